@@ -1,0 +1,4 @@
+//! The flow language: raw YAML types, loading, validation, normalisation and matching.
+
+pub mod hours;
+pub mod normalize;

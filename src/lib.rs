@@ -1,0 +1,8 @@
+//! flowbot: a Telegram bot whose behaviour lives in a YAML flow file.
+//!
+//! The crate is a pure core (`flow`, `engine`, `phone`) and thin adapters
+//! around it. The core does no I/O; everything with a side effect lives in
+//! the adapters and the CLI.
+
+pub mod flow;
+pub mod phone;

@@ -4,5 +4,10 @@
 //! around it. The core does no I/O; everything with a side effect lives in
 //! the adapters and the CLI.
 
+pub mod cli;
+pub mod engine;
 pub mod flow;
+pub mod flowtest;
 pub mod phone;
+pub mod show;
+pub mod store;

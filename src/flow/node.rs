@@ -199,15 +199,15 @@ impl de::Error for DeError {
     }
     fn unknown_variant(variant: &str, expected: &'static [&'static str]) -> Self {
         Self::custom(format!(
-            "неизвестное слово «{variant}»{}; можно: {}",
-            super::suggest::hint(variant, expected.iter().copied()),
+            "неизвестное слово «{variant}»{} Можно: {}",
+            super::suggest::hint_sentence(variant, expected.iter().copied()),
             list_ru(expected)
         ))
     }
     fn unknown_field(field: &str, expected: &'static [&'static str]) -> Self {
         Self::custom(format!(
-            "неизвестное поле «{field}»{}; здесь можно: {}",
-            super::suggest::hint(field, expected.iter().copied()),
+            "неизвестное поле «{field}»{} Здесь можно: {}",
+            super::suggest::hint_sentence(field, expected.iter().copied()),
             list_ru(expected)
         ))
     }
@@ -333,7 +333,10 @@ impl<'de> Deserializer<'de> for NodeDe<'de> {
                 let text = self.node.as_text().unwrap_or_default();
                 v.visit_string(text)
             }
-            _ => Err(<DeError as de::Error>::invalid_type(self.node.unexpected(), &v)),
+            _ => Err(<DeError as de::Error>::invalid_type(
+                self.node.unexpected(),
+                &v,
+            )),
         }
         .map_err(|e: DeError| e.at(self.node.pos))
     }
@@ -355,10 +358,7 @@ impl<'de> Deserializer<'de> for NodeDe<'de> {
         v: V,
     ) -> Result<V::Value, DeError> {
         match name {
-            LOCATED => v.visit_seq(LocatedDe {
-                de: self,
-                step: 0,
-            }),
+            LOCATED => v.visit_seq(LocatedDe { de: self, step: 0 }),
             LENIENT => match v.visit_newtype_struct(self) {
                 Ok(value) => Ok(value),
                 Err(err) => {
@@ -388,7 +388,10 @@ impl<'de> Deserializer<'de> for NodeDe<'de> {
                 key: &pairs[0].0,
                 value: Some(&pairs[0].1),
             }),
-            _ => Err(<DeError as de::Error>::invalid_type(self.node.unexpected(), &v)),
+            _ => Err(<DeError as de::Error>::invalid_type(
+                self.node.unexpected(),
+                &v,
+            )),
         }
         .map_err(|e: DeError| e.at(pos))
     }
@@ -506,8 +509,7 @@ impl<'de> VariantAccess<'de> for EnumDe<'de> {
             Some(node) if node.kind == NodeKind::Null => Ok(()),
             Some(node) => Err(DeError {
                 pos: node.pos,
-                message: "у этого слова не бывает значения: уберите всё после двоеточия"
-                    .to_owned(),
+                message: "у этого слова не бывает значения: уберите всё после двоеточия".to_owned(),
             }),
         }
     }
@@ -728,7 +730,9 @@ mod tests {
         let node = parse("name: Анна\ncount: 2\n");
         let sink = Sink::default();
         let item = Item::deserialize(NodeDe::new(&node, &sink)).map_err(|e| e.message);
-        let item = item.as_ref().map(|i| (&i.name.value[..], i.name.pos.line, i.count));
+        let item = item
+            .as_ref()
+            .map(|i| (&i.name.value[..], i.name.pos.line, i.count));
         assert_eq!(item, Ok(("Анна", 1, 2)));
     }
 
@@ -742,16 +746,21 @@ mod tests {
             .into_iter()
             .map(|i| i.0.map(|i| i.name.value))
             .collect();
-        assert_eq!(
-            names,
-            vec![Some("a".into()), None, None, Some("d".into())]
-        );
+        assert_eq!(names, vec![Some("a".into()), None, None, Some("d".into())]);
         let errors = sink.into_inner();
         assert_eq!(errors.len(), 2);
         assert_eq!(errors[0].pos.line, 3);
-        assert!(errors[0].message.contains("целое число"), "{}", errors[0].message);
+        assert!(
+            errors[0].message.contains("целое число"),
+            "{}",
+            errors[0].message
+        );
         assert_eq!(errors[1].pos.line, 4);
-        assert!(errors[1].message.contains("может быть, «name»"), "{}", errors[1].message);
+        assert!(
+            errors[1].message.contains("может быть, «name»"),
+            "{}",
+            errors[1].message
+        );
     }
 
     #[test]
@@ -760,7 +769,11 @@ mod tests {
             duplicate_keys: serde_saphyr::DuplicateKeyPolicy::PassThrough,
         };
         let node = serde_saphyr::from_str_with_options::<Node>("a: 1\na: 2\n", options);
-        let Ok(Node { kind: NodeKind::Map(pairs), .. }) = node else {
+        let Ok(Node {
+            kind: NodeKind::Map(pairs),
+            ..
+        }) = node
+        else {
             panic!("a map: {node:?}")
         };
         assert_eq!(pairs.len(), 2);

@@ -19,6 +19,16 @@ pub fn hint<'a>(wrong: &str, candidates: impl IntoIterator<Item = &'a str>) -> S
         .unwrap_or_default()
 }
 
+/// Like [`hint`], but always ends a sentence: the hint, or a full stop.
+pub fn hint_sentence<'a>(wrong: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+    let hint = hint(wrong, candidates);
+    if hint.is_empty() {
+        ".".to_owned()
+    } else {
+        hint
+    }
+}
+
 /// Levenshtein distance over characters, with adjacent swaps counted as one edit.
 fn distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();
@@ -49,6 +59,9 @@ mod tests {
         assert_eq!(closest("waitng_order", states), Some("waiting_order"));
         assert_eq!(closest("mian", states), Some("main"));
         assert_eq!(closest("something_else", states), None);
-        assert_eq!(hint("waitng_order", states), " — может быть, «waiting_order»?");
+        assert_eq!(
+            hint("waitng_order", states),
+            " — может быть, «waiting_order»?"
+        );
     }
 }

@@ -1,0 +1,111 @@
+//! Command-line entry: parses arguments and runs one tool.
+
+mod chat;
+mod check;
+mod test;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// The default flow, relative to the working directory.
+pub const DEFAULT_FLOW: &str = "flows/default.yaml";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "flowbot",
+    version,
+    about = "Telegram bot driven by a YAML flow; tools for the flow's editor"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate a flow file: every problem with its line (exit 0 clean, 1 errors, 2 warnings with --strict).
+    Check {
+        /// The flow file.
+        #[arg(default_value = DEFAULT_FLOW)]
+        flow: PathBuf,
+        /// Fail on warnings too.
+        #[arg(long)]
+        strict: bool,
+    },
+    /// Talk to the flow in the terminal, with the real engine and a real SQLite store.
+    Chat {
+        #[arg(long, default_value = DEFAULT_FLOW)]
+        flow: PathBuf,
+        /// Keep the conversation in this database (default: a temporary file).
+        #[arg(long)]
+        db: Option<PathBuf>,
+        /// One JSON object per effect, one per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run conversation tests written in YAML (default: flows/tests).
+    Test { paths: Vec<PathBuf> },
+    /// Print the flow as a Mermaid diagram.
+    Graph {
+        #[arg(default_value = DEFAULT_FLOW)]
+        flow: PathBuf,
+    },
+    /// Print the flow file's JSON Schema.
+    Schema,
+}
+
+/// Runs the command line; the exit code says how it went.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command.unwrap_or(Command::Chat {
+        flow: PathBuf::from(DEFAULT_FLOW),
+        db: None,
+        json: false,
+    }) {
+        Command::Check { flow, strict } => check::run(&flow, strict),
+        Command::Chat { flow, db, json } => chat::run(&flow, db.as_deref(), json),
+        Command::Test { paths } => test::run(paths),
+        Command::Graph { flow } => graph(&flow),
+        Command::Schema => {
+            print!("{}", crate::flow::schema::generate());
+            Ok(ExitCode::SUCCESS)
+        }
+    };
+    result.unwrap_or_else(|e| {
+        eprintln!("flowbot: {e:#}");
+        ExitCode::FAILURE
+    })
+}
+
+/// Reads and loads a flow, printing its problems; `None` when it has errors.
+pub(crate) fn load_flow(
+    path: &std::path::Path,
+) -> anyhow::Result<Option<crate::flow::model::Flow>> {
+    let source = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    let name = path.display().to_string();
+    match crate::flow::compile::load(&source) {
+        Ok(loaded) => {
+            if !loaded.warnings.diagnostics.is_empty() {
+                eprint!("{}", loaded.warnings.render(&name, &source));
+            }
+            Ok(Some(loaded.flow))
+        }
+        Err(report) => {
+            eprint!("{}", report.render(&name, &source));
+            Ok(None)
+        }
+    }
+}
+
+fn graph(path: &std::path::Path) -> anyhow::Result<ExitCode> {
+    match load_flow(path)? {
+        Some(flow) => {
+            print!("{}", crate::flow::graph::mermaid(&flow));
+            Ok(ExitCode::SUCCESS)
+        }
+        None => Ok(ExitCode::FAILURE),
+    }
+}

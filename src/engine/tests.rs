@@ -340,3 +340,18 @@ fn the_engine_never_panics_on_odd_text() {
         let _ = step(&flow, &with_phone(), &Input::text(text), t0());
     }
 }
+
+#[test]
+fn a_keycap_before_a_label_and_a_long_text_are_told_apart() {
+    let flow = flow();
+    let keycap = step(
+        &flow,
+        &with_phone(),
+        &Input::text("1\u{FE0F}\u{20E3} Прайс"),
+        t0(),
+    );
+    assert_eq!(replies(&keycap.effects), ["Цены."]);
+    let long = format!("Прайс {}", "очень ".repeat(50));
+    let out = step(&flow, &with_phone(), &Input::text(long.clone()), t0());
+    assert_eq!(forwards(&out.effects), [format!("[+79991234567] {long}")]);
+}

@@ -41,6 +41,9 @@ pub struct Flow {
     pub texts: HashMap<String, Template>,
     pub(crate) by_normal: HashMap<String, usize>,
     pub(crate) by_exact: HashMap<String, usize>,
+    /// The most letters any button label has: a longer text cannot be a
+    /// label, since normalising never removes a letter (emoji have none).
+    pub(crate) max_label_letters: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -190,8 +193,16 @@ impl Flow {
     /// The button a typed text stands for. `strict` (talking to a manager)
     /// accepts only the exact label, emoji included.
     pub fn find_button(&self, text: &str, strict: bool) -> ButtonHit {
-        let exact = normalize::exact_key(text);
-        if let Some(&i) = self.by_exact.get(&exact) {
+        if text
+            .chars()
+            .filter(|c| c.is_alphabetic())
+            .nth(self.max_label_letters)
+            .is_some()
+        {
+            return ButtonHit::None;
+        }
+        let visible = normalize::strip_invisible(text);
+        if let Some(&i) = self.by_exact.get(visible.trim()) {
             return ButtonHit::Button(i);
         }
         if strict && self.exact_with_manager {

@@ -80,6 +80,7 @@ impl<'a> Compiler<'a> {
             texts: self.names.texts.clone(),
             by_normal: HashMap::new(),
             by_exact: HashMap::new(),
+            max_label_letters: 0,
         };
         let mut scenarios = super::actions::Scenarios::new(raw);
         self.buttons(raw, &mut flow, &mut scenarios);
@@ -454,6 +455,8 @@ impl<'a> Compiler<'a> {
             }
             first_by_key.insert(normal.clone(), (label.pos, label.value.clone()));
             let compiled = self.actions(actions, scenarios);
+            let letters = normal.chars().filter(|c| c.is_alphabetic()).count();
+            flow.max_label_letters = flow.max_label_letters.max(letters);
             flow.by_normal.insert(normal, flow.buttons.len());
             flow.by_exact.insert(exact, flow.buttons.len());
             flow.buttons.push(Button {

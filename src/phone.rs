@@ -36,6 +36,15 @@ fn is_separator(c: char) -> bool {
 impl Phone {
     /// Reads every usual Russian form: `+7 999 123-45-67`, `8 (999) 1234567`,
     /// `79991234567`, `9991234567`.
+    ///
+    /// ```
+    /// use flowbot::phone::Phone;
+    /// let phone = Phone::parse("8 (999) 123-45-67")?;
+    /// assert_eq!(phone.as_str(), "+79991234567");
+    /// assert_eq!(phone.masked(), "+7999***4567");
+    /// assert!(Phone::parse("позвоните мне").is_err());
+    /// # Ok::<(), flowbot::phone::PhoneError>(())
+    /// ```
     pub fn parse(input: &str) -> Result<Phone, PhoneError> {
         let text = input.trim();
         if text.is_empty() {

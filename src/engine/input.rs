@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::flow::media::MediaKind;
+
 /// One thing that happened, from the customer or from the CRM side.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
@@ -34,56 +36,5 @@ impl Input {
             self,
             Input::Text { .. } | Input::Contact { .. } | Input::Media { .. }
         )
-    }
-}
-
-/// The kinds of file a customer can send.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MediaKind {
-    Photo,
-    Video,
-    Document,
-    Voice,
-    Audio,
-    Sticker,
-    Animation,
-    VideoNote,
-    Location,
-    Other,
-}
-
-impl MediaKind {
-    /// The kind in words, for `{media_kind}` (as in «Клиент отправил фото»).
-    pub fn words(self) -> &'static str {
-        match self {
-            MediaKind::Photo => "фото",
-            MediaKind::Video => "видео",
-            MediaKind::Document => "документ",
-            MediaKind::Voice => "голосовое сообщение",
-            MediaKind::Audio => "аудио",
-            MediaKind::Sticker => "стикер",
-            MediaKind::Animation => "GIF-анимацию",
-            MediaKind::VideoNote => "видеосообщение",
-            MediaKind::Location => "геопозицию",
-            MediaKind::Other => "файл",
-        }
-    }
-
-    /// The same kind as named in the flow (`media: photo`).
-    pub fn flow_name(self) -> crate::flow::raw::MediaKindName {
-        use crate::flow::raw::MediaKindName as N;
-        match self {
-            MediaKind::Photo => N::Photo,
-            MediaKind::Video => N::Video,
-            MediaKind::Document => N::Document,
-            MediaKind::Voice => N::Voice,
-            MediaKind::Audio => N::Audio,
-            MediaKind::Sticker => N::Sticker,
-            MediaKind::Animation => N::Animation,
-            MediaKind::VideoNote => N::VideoNote,
-            MediaKind::Location => N::Location,
-            MediaKind::Other => N::Other,
-        }
     }
 }

@@ -211,7 +211,7 @@ impl Run<'_> {
                 }
             }
             (Matcher::Media(kinds), Input::Media { media, .. }) => {
-                kinds.is_empty() || kinds.contains(&media.flow_name())
+                kinds.is_empty() || kinds.contains(media)
             }
             _ => false,
         }

@@ -6,6 +6,7 @@ pub mod diagnostic;
 pub mod duration;
 pub mod graph;
 pub mod hours;
+pub mod media;
 pub mod model;
 pub mod node;
 pub mod normalize;

@@ -11,8 +11,9 @@ use regex::Regex;
 
 use super::builtins::Builtin;
 use super::hours::{DayWords, WeeklySchedule};
+use super::media::MediaKind;
 use super::normalize::{self, Rules};
-use super::raw::{ButtonPolicy, Condition, ContactMatch, MediaKindName, TargetKind, TextMatch};
+use super::raw::{ButtonPolicy, Condition, ContactMatch, TargetKind, TextMatch};
 use super::template::Template;
 
 pub type StateId = usize;
@@ -98,7 +99,7 @@ pub enum Matcher {
     Text(TextMatch),
     Contact(ContactMatch),
     /// Empty means any kind.
-    Media(Vec<MediaKindName>),
+    Media(Vec<MediaKind>),
     Any,
 }
 

@@ -12,6 +12,7 @@ use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
 use super::hours::DayWords;
+use super::media::MediaKind;
 use super::node::{Lenient, Located, OrderedMap};
 
 /// Список действий, выполняемых по порядку.
@@ -270,31 +271,13 @@ pub enum ContactMatch {
     Any,
 }
 
-/// Какие файлы подходят.
-#[derive(Debug, Clone, PartialEq, Eq, JsonSchema)]
-#[serde(untagged)]
+/// Какие файлы подходят: `any`, один вид или список видов.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MediaMatch {
-    /// `any` или один вид.
-    One(MediaKindName),
-    /// Несколько видов.
-    Several(Vec<MediaKindName>),
-}
-
-/// Вид файла. `any` — любой.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum MediaKindName {
+    /// Любой файл.
     Any,
-    Photo,
-    Video,
-    Document,
-    Voice,
-    Audio,
-    Sticker,
-    Animation,
-    VideoNote,
-    Location,
-    Other,
+    /// Эти виды.
+    Kinds(Vec<MediaKind>),
 }
 
 /// Условие.
@@ -464,18 +447,34 @@ impl<'de> Deserialize<'de> for MediaMatch {
         impl<'de> Visitor<'de> for V {
             type Value = MediaMatch;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("вид файла (any, photo, video…) или список видов")
+                f.write_str("any, вид файла (photo, video…) или список видов")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<MediaMatch, E> {
-                MediaKindName::deserialize(de::value::StrDeserializer::<E>::new(v))
-                    .map(MediaMatch::One)
+                if v == "any" {
+                    return Ok(MediaMatch::Any);
+                }
+                MediaKind::deserialize(de::value::StrDeserializer::<E>::new(v))
+                    .map(|k| MediaMatch::Kinds(vec![k]))
             }
             fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<MediaMatch, A::Error> {
-                Vec::<MediaKindName>::deserialize(de::value::SeqAccessDeserializer::new(seq))
-                    .map(MediaMatch::Several)
+                Vec::<MediaKind>::deserialize(de::value::SeqAccessDeserializer::new(seq))
+                    .map(MediaMatch::Kinds)
             }
         }
         d.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for MediaMatch {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "MediaMatch".into()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let kind = generator.subschema_for::<MediaKind>();
+        schemars::json_schema!({
+            "description": "Какие файлы подходят: any, один вид или список видов.",
+            "anyOf": [{ "const": "any" }, kind, { "type": "array", "items": kind }]
+        })
     }
 }
 

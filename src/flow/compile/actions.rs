@@ -8,7 +8,7 @@ use super::super::builtins::Builtin;
 use super::super::model::{Action, Flow, KeyboardChoice, Matcher, Rule, Throttle};
 use super::super::node::{Located, Pos};
 use super::super::normalize;
-use super::super::raw::{self, ActionFields, Actions, MediaKindName, MediaMatch, RawFlow};
+use super::super::raw::{self, ActionFields, Actions, MediaMatch, RawFlow};
 use super::super::suggest;
 use super::super::template::Template;
 use super::Compiler;
@@ -323,10 +323,8 @@ impl Compiler<'_> {
         }
         if let Some(media) = &r.media {
             let kinds = match &media.value {
-                MediaMatch::One(MediaKindName::Any) => Vec::new(),
-                MediaMatch::One(kind) => vec![*kind],
-                MediaMatch::Several(kinds) if kinds.contains(&MediaKindName::Any) => Vec::new(),
-                MediaMatch::Several(kinds) => kinds.clone(),
+                MediaMatch::Any => Vec::new(),
+                MediaMatch::Kinds(kinds) => kinds.clone(),
             };
             return Some(Matcher::Media(kinds));
         }

@@ -8,6 +8,8 @@
 mod actions;
 mod checks;
 mod sections;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -115,11 +115,7 @@ impl<'a> Compiler<'a> {
 
     fn collect_texts(&mut self, raw: &RawFlow) {
         for (name, text) in raw.texts.iter() {
-            if let Some(first) = self.first_definition(&raw.texts.0, name) {
-                self.report.push(
-                    Diagnostic::error(name.pos, format!("текст «{}» указан дважды", name.value))
-                        .with_related(first, "первый раз он здесь"),
-                );
+            if self.duplicate(&raw.texts.0, name, "текст") {
                 continue;
             }
             let Some(text) = &text.0 else {
@@ -140,6 +136,26 @@ impl<'a> Compiler<'a> {
             let template = self.template(text).unwrap_or_default();
             self.names.texts.insert(name.value.clone(), template);
         }
+    }
+
+    /// Reports `name` when an earlier key of `pairs` has the same text; true if so.
+    fn duplicate<V>(
+        &mut self,
+        pairs: &[(Located<String>, V)],
+        name: &Located<String>,
+        what: &str,
+    ) -> bool {
+        let Some(first) = self.first_definition(pairs, name) else {
+            return false;
+        };
+        self.report.push(
+            Diagnostic::error(
+                name.pos,
+                format!("{what} «{}» встречается дважды", name.value),
+            )
+            .with_related(first, "первое место здесь"),
+        );
+        true
     }
 
     /// The position of an earlier key equal to `name`, if any.
@@ -164,14 +180,7 @@ impl<'a> Compiler<'a> {
                     "имя «none» занято: им убирают клавиатуру; выберите другое",
                 );
             }
-            if let Some(first) = self.first_definition(&raw.keyboards.0, name) {
-                self.report.push(
-                    Diagnostic::error(
-                        name.pos,
-                        format!("клавиатура «{}» указана дважды", name.value),
-                    )
-                    .with_related(first, "первый раз она здесь"),
-                );
+            if self.duplicate(&raw.keyboards.0, name, "клавиатура") {
                 continue;
             }
             let compiled = match &keyboard.0 {
@@ -291,14 +300,7 @@ impl<'a> Compiler<'a> {
     fn collect_targets(&mut self, raw: &RawFlow) -> Vec<Target> {
         let mut targets = Vec::new();
         for (name, target) in raw.targets.iter() {
-            if let Some(first) = self.first_definition(&raw.targets.0, name) {
-                self.report.push(
-                    Diagnostic::error(
-                        name.pos,
-                        format!("получатель «{}» указан дважды", name.value),
-                    )
-                    .with_related(first, "первый раз он здесь"),
-                );
+            if self.duplicate(&raw.targets.0, name, "получатель") {
                 continue;
             }
             let Some(target) = &target.0 else {
@@ -335,14 +337,7 @@ impl<'a> Compiler<'a> {
 
     fn collect_state_names(&mut self, raw: &RawFlow) {
         for (index, (name, _)) in raw.states.iter().enumerate() {
-            if let Some(first) = self.first_definition(&raw.states.0, name) {
-                self.report.push(
-                    Diagnostic::error(
-                        name.pos,
-                        format!("состояние «{}» указано дважды", name.value),
-                    )
-                    .with_related(first, "первый раз оно здесь"),
-                );
+            if self.duplicate(&raw.states.0, name, "состояние") {
                 continue;
             }
             self.names.states.insert(name.value.clone(), index);
@@ -351,11 +346,7 @@ impl<'a> Compiler<'a> {
 
     fn collect_scenario_names(&mut self, raw: &RawFlow) {
         for (index, (name, _)) in raw.scenarios.iter().enumerate() {
-            if let Some(first) = self.first_definition(&raw.scenarios.0, name) {
-                self.report.push(
-                    Diagnostic::error(name.pos, format!("сценарий «{}» указан дважды", name.value))
-                        .with_related(first, "первый раз он здесь"),
-                );
+            if self.duplicate(&raw.scenarios.0, name, "сценарий") {
                 continue;
             }
             self.names.scenarios.insert(name.value.clone(), index);

@@ -4,10 +4,14 @@
 //! around it. The core does no I/O; everything with a side effect lives in
 //! the adapters and the CLI.
 
+pub mod app;
 pub mod cli;
+pub mod config;
 pub mod engine;
 pub mod flow;
 pub mod flowtest;
+pub mod outbox;
 pub mod phone;
 pub mod show;
 pub mod store;
+pub mod telegram;

@@ -1,7 +1,8 @@
-//! Command-line entry: parses arguments and runs one tool.
+//! Command-line entry: parses arguments and runs the bot or one tool.
 
 mod chat;
 mod check;
+mod run;
 mod test;
 
 use std::path::PathBuf;
@@ -45,6 +46,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run the bot in Telegram (configuration from the environment and .env; see .env.example).
+    Run,
     /// Run conversation tests written in YAML (default: flows/tests).
     Test { paths: Vec<PathBuf> },
     /// Print the flow as a Mermaid diagram.
@@ -66,6 +69,7 @@ pub fn main() -> ExitCode {
     }) {
         Command::Check { flow, strict } => check::run(&flow, strict),
         Command::Chat { flow, db, json } => chat::run(&flow, db.as_deref(), json),
+        Command::Run => run::run(),
         Command::Test { paths } => test::run(paths),
         Command::Graph { flow } => graph(&flow),
         Command::Schema => {

@@ -20,6 +20,22 @@ pub enum MediaKind {
 }
 
 impl MediaKind {
+    /// The name the flow file uses (`photo`, `video_note`…).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaKind::Photo => "photo",
+            MediaKind::Video => "video",
+            MediaKind::Document => "document",
+            MediaKind::Voice => "voice",
+            MediaKind::Audio => "audio",
+            MediaKind::Sticker => "sticker",
+            MediaKind::Animation => "animation",
+            MediaKind::VideoNote => "video_note",
+            MediaKind::Location => "location",
+            MediaKind::Other => "other",
+        }
+    }
+
     /// The kind in words, for `{media_kind}` (as in «Клиент отправил фото»).
     pub fn words(self) -> &'static str {
         match self {

@@ -1,10 +1,24 @@
-//! SQLite storage of customers and their sessions.
+//! SQLite storage: customers and their sessions, the update inbox, the
+//! outbox, the message log.
 //!
-//! The engine's [`Outcome`] is applied in one transaction: the customer row,
-//! the session, new bonus ledger lines and held messages change together or
-//! not at all.
+//! One input is one transaction ([`Store::commit`]): the customer row, the
+//! session, new bonus ledger lines and held messages, every outgoing message
+//! as an outbox row, the incoming message's log line and the update marked
+//! processed change together or not at all.
 
+mod admin;
+mod db;
+mod inbox;
+mod log;
+mod outbox;
+mod prune;
 mod schema;
+
+pub use admin::{BonusAdjustment, BonusChange, Stats};
+pub use db::Db;
+pub use log::Incoming as LogEntry;
+pub use outbox::{DeadRow, OutboxRow};
+pub use prune::{Pruned, Retention};
 
 use std::path::Path;
 
@@ -12,17 +26,49 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use crate::engine::{BonusEntry, Customer, Effect, HeldMessage, Outcome, Session};
+use crate::outbox::NewMessage;
 use crate::phone::Phone;
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("stored value is corrupt: {0}")]
     Corrupt(String),
+    #[error("database task failed: {0}")]
+    Runtime(String),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Unix milliseconds: how the inbox, outbox and log store time.
+pub(crate) fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+/// Everything one input changed, to be stored in one transaction.
+#[derive(Debug, Default)]
+pub struct Commit<'a> {
+    /// The engine's decision, if the input reached a customer's conversation.
+    pub outcome: Option<&'a Outcome>,
+    /// The customer's private chat (kept on the customer row).
+    pub chat_id: Option<i64>,
+    /// Every message to send because of this input.
+    pub messages: &'a [NewMessage],
+    /// The Telegram update this was, to mark processed.
+    pub update_id: Option<i64>,
+    /// The incoming message, for the message log.
+    pub log: Option<LogEntry>,
+}
+
+/// What [`Store::commit`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Committed {
+    Applied,
+    /// The update had been processed before: nothing was written again.
+    AlreadyProcessed,
+}
 
 /// One open database.
 pub struct Store {
@@ -112,52 +158,115 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Stores what one input changed, all in one transaction.
+    /// Stores what one input changed, all in one transaction (no outbox:
+    /// for the terminal conversation and conversation tests).
     pub fn apply(&mut self, outcome: &Outcome, now: DateTime<Utc>) -> Result<()> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        write_session(&tx, &outcome.session, now)?;
-        let id = outcome.session.customer.telegram_id;
-        for effect in &outcome.effects {
-            write_effect(&tx, id, effect, now)?;
+        self.commit(
+            &Commit {
+                outcome: Some(outcome),
+                ..Commit::default()
+            },
+            now,
+        )
+        .map(|_| ())
+    }
+
+    /// Stores everything one input changed in one `BEGIN IMMEDIATE`
+    /// transaction. An update already processed is skipped whole.
+    pub fn commit(&mut self, c: &Commit, now: DateTime<Utc>) -> Result<Committed> {
+        let tx = self.immediate()?;
+        if let Some(id) = c.update_id {
+            if inbox::is_processed(&tx, id)? {
+                return Ok(Committed::AlreadyProcessed);
+            }
+            inbox::mark_processed(&tx, id, now)?;
+        }
+        if let Some(outcome) = c.outcome {
+            write_session(&tx, &outcome.session, c.chat_id, now)?;
+            let id = outcome.session.customer.telegram_id;
+            for effect in &outcome.effects {
+                write_effect(&tx, id, effect, now)?;
+            }
+        }
+        for m in c.messages {
+            outbox::enqueue(&tx, m, now)?;
+        }
+        if let Some(entry) = &c.log {
+            log::incoming(&tx, entry, now)?;
         }
         tx.commit()?;
-        Ok(())
+        Ok(Committed::Applied)
+    }
+
+    /// A write transaction that takes the write lock at once (no upgrade deadlocks).
+    fn immediate(&mut self) -> Result<Transaction<'_>> {
+        Ok(self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?)
+    }
+
+    /// A known customer's Telegram profile and private chat, by Telegram id.
+    pub fn customer(&self, telegram_id: i64) -> Result<Option<(Customer, Option<i64>)>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT telegram_id, first_name, last_name, username, chat_id
+                 FROM customers WHERE telegram_id = ?1",
+                [telegram_id],
+                |r| {
+                    Ok((
+                        Customer {
+                            telegram_id: r.get(0)?,
+                            first_name: r.get(1)?,
+                            last_name: r.get(2)?,
+                            username: r.get(3)?,
+                        },
+                        r.get(4)?,
+                    ))
+                },
+            )
+            .optional()?)
     }
 }
 
-fn write_session(tx: &Transaction, s: &Session, now: DateTime<Utc>) -> Result<()> {
+fn write_session(
+    tx: &Transaction,
+    s: &Session,
+    chat_id: Option<i64>,
+    now: DateTime<Utc>,
+) -> Result<()> {
     let c = &s.customer;
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO customers (telegram_id, first_name, last_name, username, phone,
-                                registered_at, blocked_since, welcome_granted, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                                registered_at, blocked_since, welcome_granted, created_at, chat_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
          ON CONFLICT (telegram_id) DO UPDATE SET
             first_name = excluded.first_name, last_name = excluded.last_name,
             username = excluded.username, phone = excluded.phone,
             registered_at = excluded.registered_at, blocked_since = excluded.blocked_since,
-            welcome_granted = excluded.welcome_granted",
-        params![
-            c.telegram_id,
-            c.first_name,
-            c.last_name,
-            c.username,
-            s.phone.as_ref().map(Phone::as_str),
-            s.registered_at,
-            s.blocked_since,
-            s.welcome_granted,
-            now
-        ],
-    )?;
+            welcome_granted = excluded.welcome_granted,
+            chat_id = COALESCE(excluded.chat_id, customers.chat_id)",
+    )?
+    .execute(params![
+        c.telegram_id,
+        c.first_name,
+        c.last_name,
+        c.username,
+        s.phone.as_ref().map(Phone::as_str),
+        s.registered_at,
+        s.blocked_since,
+        s.welcome_granted,
+        now,
+        chat_id
+    ])?;
     let throttle =
         serde_json::to_string(&s.throttle).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO sessions (telegram_id, state, manager_until, throttle) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (telegram_id) DO UPDATE SET
             state = excluded.state, manager_until = excluded.manager_until, throttle = excluded.throttle",
-        params![c.telegram_id, s.state, s.manager_until, throttle],
-    )?;
+    )?
+    .execute(params![c.telegram_id, s.state, s.manager_until, throttle])?;
     Ok(())
 }
 

@@ -39,6 +39,46 @@ const MIGRATIONS: &[&str] = &[
         received_at TEXT NOT NULL
     );
     CREATE INDEX held_messages_customer ON held_messages (telegram_id);",
+    // 2: the live bot: chat ids, the update inbox, the outbox, the message log.
+    // Times in these tables are Unix milliseconds (UTC).
+    "ALTER TABLE customers ADD COLUMN chat_id INTEGER;
+    CREATE TABLE inbox (
+        update_id    INTEGER PRIMARY KEY,
+        raw          TEXT,
+        received_at  INTEGER NOT NULL,
+        processed_at INTEGER
+    );
+    CREATE INDEX inbox_pending ON inbox (update_id) WHERE processed_at IS NULL;
+    CREATE INDEX inbox_processed ON inbox (processed_at) WHERE processed_at IS NOT NULL;
+    CREATE TABLE outbox (
+        id              INTEGER PRIMARY KEY,
+        queue           TEXT NOT NULL,
+        destination     TEXT NOT NULL,
+        customer_id     INTEGER,
+        is_admin_notice INTEGER NOT NULL DEFAULT 0,
+        payload         TEXT NOT NULL,
+        status          TEXT NOT NULL DEFAULT 'pending'
+                        CHECK (status IN ('pending', 'delivered', 'failed', 'dead')),
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL,
+        last_error      TEXT,
+        created_at      INTEGER NOT NULL,
+        finished_at     INTEGER,
+        announced       INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX outbox_pending ON outbox (destination, queue, id) WHERE status = 'pending';
+    CREATE INDEX outbox_dead ON outbox (announced) WHERE status = 'dead';
+    CREATE INDEX outbox_finished ON outbox (finished_at) WHERE status != 'pending';
+    CREATE TABLE message_log (
+        id          INTEGER PRIMARY KEY,
+        at          INTEGER NOT NULL,
+        customer_id INTEGER,
+        chat_id     INTEGER,
+        direction   TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+        kind        TEXT NOT NULL,
+        text        TEXT
+    );
+    CREATE INDEX message_log_at ON message_log (at);",
 ];
 
 /// Applies every migration the database has not seen yet, each in its own transaction.

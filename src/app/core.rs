@@ -1,0 +1,383 @@
+//! The running bot's shared state and how one input is handled: parse,
+//! decide with the engine, and store everything it changed in one
+//! transaction. Every input source comes through here.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use chrono::{DateTime, Utc};
+use teloxide::types::Update;
+
+use super::admin::{self, Command};
+use super::route::{self, Addressing};
+use super::serial::Serial;
+use crate::engine::{Customer, Input, step};
+use crate::flow::model::Flow;
+use crate::outbox::worker::Wake;
+use crate::outbox::{Destination, NewMessage};
+use crate::store::{BonusAdjustment, Commit, Committed, Db, LogEntry};
+use crate::telegram::poll::RawUpdate;
+use crate::telegram::update::{Incoming, chat_text, classify};
+
+/// What every part of the running bot shares.
+#[derive(Clone)]
+pub struct Core {
+    pub db: Db,
+    pub flow: Arc<ArcSwap<Flow>>,
+    pub flow_path: PathBuf,
+    pub admins: Arc<[i64]>,
+    /// Our username (from `getMe`), to tell our commands from other bots'.
+    pub bot_username: Arc<str>,
+    pub serial: Serial,
+    pub wake_telegram: Wake,
+    pub wake_crm: Wake,
+}
+
+impl Core {
+    /// Stores a batch from Telegram in the inbox, then queues each new update.
+    /// Returns only when the batch is durable (so its offset may be confirmed).
+    pub async fn accept_batch(&self, batch: Vec<RawUpdate>) -> anyhow::Result<()> {
+        let rows: Vec<(i64, String)> = batch.into_iter().map(|u| (u.id, u.raw)).collect();
+        let raws: std::collections::HashMap<i64, String> = rows.iter().cloned().collect();
+        let added = self.db.run(move |s| s.inbox_add(&rows, Utc::now())).await?;
+        for id in added {
+            if let Some(raw) = raws.get(&id) {
+                self.dispatch(id, raw);
+            }
+        }
+        Ok(())
+    }
+
+    /// Queues a stored update behind the earlier inputs of the same customer.
+    pub fn dispatch(&self, update_id: i64, raw: &str) {
+        // `from_str`, never `from_value`: teloxide's updates need borrowed keys.
+        let update: Update = match serde_json::from_str(raw) {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::warn!(update_id, error = %e, "update is not valid JSON; skipped");
+                return self.skip(update_id);
+            }
+        };
+        if let Some((chat_id, text)) = chat_text(&update, &self.bot_username)
+            && self.admins.contains(&chat_id)
+        {
+            let core = self.clone();
+            return self.serial.submit(chat_id, async move {
+                core.admin(update_id, chat_id, &text).await;
+            });
+        }
+        match classify(&update, &self.bot_username) {
+            Incoming::Customer {
+                chat_id,
+                message_id,
+                customer,
+                input,
+            } => {
+                let core = self.clone();
+                let key = customer.telegram_id;
+                let job = Job {
+                    update_id: Some(update_id),
+                    chat_id: Some(chat_id),
+                    message_id,
+                    customer,
+                    input,
+                };
+                self.serial
+                    .submit(key, async move { core.handle(job).await });
+            }
+            Incoming::CallbackQuery { id } => {
+                let messages = vec![NewMessage {
+                    payload: crate::outbox::Payload::TelegramAnswerCallback { callback_id: id },
+                    customer_id: None,
+                    is_admin_notice: false,
+                }];
+                let core = self.clone();
+                self.serial.submit(update_id, async move {
+                    core.store_plain(update_id, messages).await;
+                });
+            }
+            Incoming::Ignored(reason) => {
+                tracing::debug!(update_id, reason, "update ignored");
+                self.skip(update_id);
+            }
+        }
+    }
+
+    fn skip(&self, update_id: i64) {
+        let core = self.clone();
+        self.serial.submit(update_id, async move {
+            core.store_plain(update_id, Vec::new()).await;
+        });
+    }
+
+    /// Feeds an input that did not come from a Telegram update (a delivery
+    /// that found the customer gone, a manager's reply) to a known customer.
+    pub async fn inject(&self, customer_id: i64, input: Input) {
+        let known = self.db.run(move |s| s.customer(customer_id)).await;
+        let (customer, chat_id) = match known {
+            Ok(Some(c)) => c,
+            Ok(None) => {
+                tracing::warn!(
+                    customer = customer_id,
+                    "input for an unknown customer dropped"
+                );
+                return;
+            }
+            Err(e) => {
+                tracing::error!(customer = customer_id, error = %e, "cannot load customer");
+                return;
+            }
+        };
+        let core = self.clone();
+        let job = Job {
+            update_id: None,
+            chat_id,
+            message_id: None,
+            customer,
+            input,
+        };
+        self.serial
+            .submit(customer_id, async move { core.handle(job).await });
+    }
+
+    /// One input of one customer: the engine decides, one transaction stores it all.
+    async fn handle(&self, job: Job) {
+        let started = std::time::Instant::now();
+        let flow = self.flow.load_full();
+        let admins = Arc::clone(&self.admins);
+        let (update_id, customer_id) = (job.update_id, job.customer.telegram_id);
+        let kind = input_kind(&job.input);
+        let result = self
+            .db
+            .run(move |s| {
+                let now = Utc::now();
+                let session = s.load_session(&job.customer, &flow.start_state().name)?;
+                let outcome = step(&flow, &session, &job.input, now);
+                let messages = route::messages(
+                    &outcome.effects,
+                    Addressing {
+                        customer_id: job.customer.telegram_id,
+                        chat_id: job.chat_id,
+                        message_id: job.message_id,
+                        admins: &admins,
+                    },
+                );
+                let commit = Commit {
+                    outcome: Some(&outcome),
+                    chat_id: job.chat_id,
+                    messages: &messages,
+                    update_id: job.update_id,
+                    log: log_entry(&job),
+                };
+                let done = s.commit(&commit, now)?;
+                Ok((done, wakes(&messages)))
+            })
+            .await;
+        let latency_us = started.elapsed().as_micros() as u64;
+        match result {
+            Ok((Committed::Applied, (telegram, crm))) => {
+                tracing::info!(
+                    update_id,
+                    customer = customer_id,
+                    kind,
+                    latency_us,
+                    "input handled"
+                );
+                self.wake(telegram, crm);
+            }
+            Ok((Committed::AlreadyProcessed, _)) => {
+                tracing::info!(update_id, "update was processed before; skipped");
+            }
+            Err(e) => {
+                // The update stays unprocessed in the inbox and runs again at the next start.
+                tracing::error!(update_id, customer = customer_id, error = %e, "input not stored");
+            }
+        }
+    }
+
+    /// Marks an update processed with the messages it needs and nothing else.
+    async fn store_plain(&self, update_id: i64, messages: Vec<NewMessage>) {
+        let (telegram, crm) = wakes(&messages);
+        let result = self
+            .db
+            .run(move |s| {
+                let commit = Commit {
+                    messages: &messages,
+                    update_id: Some(update_id),
+                    ..Commit::default()
+                };
+                s.commit(&commit, Utc::now())
+            })
+            .await;
+        match result {
+            Ok(_) => self.wake(telegram, crm),
+            Err(e) => tracing::error!(update_id, error = %e, "update not stored"),
+        }
+    }
+
+    fn wake(&self, telegram: bool, crm: bool) {
+        if telegram {
+            self.wake_telegram.wake();
+        }
+        if crm {
+            self.wake_crm.wake();
+        }
+    }
+
+    /// A message in an admin chat.
+    async fn admin(&self, update_id: i64, chat_id: i64, text: &str) {
+        let Some(command) = admin::parse(text) else {
+            // Admins talk among themselves in their chat; only a private chat gets the help.
+            let help = if chat_id > 0 {
+                route::admin_text(chat_id, admin::HELP)
+            } else {
+                Vec::new()
+            };
+            return self.store_plain(update_id, help).await;
+        };
+        tracing::info!(update_id, admin_chat = chat_id, command = ?command_name(&command), "admin command");
+        let answer = match command {
+            Command::Help => admin::HELP.to_owned(),
+            Command::Invalid(usage) => usage,
+            Command::Stats => self.stats_text().await,
+            Command::Reload => self.reload().await,
+            Command::Bonus {
+                phone,
+                delta,
+                reason,
+            } => return self.bonus(update_id, chat_id, phone, delta, reason).await,
+        };
+        self.store_plain(update_id, route::admin_text(chat_id, &answer))
+            .await;
+    }
+
+    async fn bonus(
+        &self,
+        update_id: i64,
+        chat_id: i64,
+        phone: crate::phone::Phone,
+        delta: i64,
+        reason: String,
+    ) {
+        let adjustment = BonusAdjustment {
+            phone: phone.clone(),
+            delta,
+            reason: format!("admin: {reason}"),
+            update_id: Some(update_id),
+        };
+        let result = self
+            .db
+            .run(move |s| {
+                s.adjust_bonus(&adjustment, Utc::now(), &|change| {
+                    route::admin_text(chat_id, &admin::bonus_text(change, &phone, delta))
+                })
+            })
+            .await;
+        match result {
+            Ok(Some(change)) => {
+                tracing::info!(admin_chat = chat_id, delta, ?change, "bonus adjusted");
+                self.wake_telegram.wake();
+            }
+            Ok(None) => tracing::info!(update_id, "bonus command was processed before; skipped"),
+            Err(e) => tracing::error!(update_id, error = %e, "bonus not stored"),
+        }
+    }
+
+    /// The `/stats` text; "today" is the flow's local day.
+    pub async fn stats_text(&self) -> String {
+        let since = start_of_today(&self.flow.load());
+        let result = self
+            .db
+            .run(move |s| Ok((s.stats(since)?, s.outbox_depth(Destination::Crm)?)))
+            .await;
+        match result {
+            Ok((stats, crm)) => admin::stats_text(&stats, crm),
+            Err(e) => {
+                tracing::error!(error = %e, "stats failed");
+                "Не удалось прочитать статистику: ошибка базы данных (подробности в журнале)."
+                    .to_owned()
+            }
+        }
+    }
+
+    /// Re-reads the flow file; a broken file keeps the running flow.
+    pub async fn reload(&self) -> String {
+        let path = self.flow_path.clone();
+        let loaded = tokio::task::spawn_blocking(move || super::load_flow(&path)).await;
+        match loaded {
+            Ok(Ok(flow)) => {
+                let version = flow.version.clone();
+                self.flow.store(Arc::new(flow));
+                tracing::info!(%version, "flow reloaded");
+                format!("✅ Сценарий перечитан, версия {version}.")
+            }
+            Ok(Err(diagnostics)) => {
+                tracing::warn!("flow reload refused: the file has errors");
+                format!("⚠️ Сценарий не перечитан, работает прежний. Ошибки:\n{diagnostics}")
+            }
+            Err(e) => format!("⚠️ Сценарий не перечитан: {e}"),
+        }
+    }
+}
+
+/// One input for one customer.
+struct Job {
+    update_id: Option<i64>,
+    chat_id: Option<i64>,
+    message_id: Option<i32>,
+    customer: Customer,
+    input: Input,
+}
+
+fn wakes(messages: &[NewMessage]) -> (bool, bool) {
+    let has = |d| messages.iter().any(|m| m.payload.destination() == d);
+    (has(Destination::Telegram), has(Destination::Crm))
+}
+
+fn input_kind(input: &Input) -> &'static str {
+    match input {
+        Input::Text { .. } => "text",
+        Input::Contact { .. } => "contact",
+        Input::Media { media, .. } => media.as_str(),
+        Input::ManagerReply { .. } => "manager",
+        Input::Blocked => "blocked",
+        Input::Unblocked => "unblocked",
+    }
+}
+
+/// The incoming message as the message log keeps it (status changes are not messages).
+fn log_entry(job: &Job) -> Option<LogEntry> {
+    let text = match &job.input {
+        Input::Text { text } | Input::ManagerReply { text } => Some(text.clone()),
+        Input::Contact { phone, .. } => Some(phone.clone()),
+        Input::Media { caption, .. } => caption.clone(),
+        Input::Blocked | Input::Unblocked => return None,
+    };
+    Some(LogEntry {
+        customer_id: Some(job.customer.telegram_id),
+        chat_id: job.chat_id,
+        kind: input_kind(&job.input).to_owned(),
+        text,
+    })
+}
+
+fn command_name(c: &Command) -> &'static str {
+    match c {
+        Command::Stats => "stats",
+        Command::Bonus { .. } => "bonus",
+        Command::Reload => "reload",
+        Command::Help => "help",
+        Command::Invalid(_) => "invalid",
+    }
+}
+
+/// Midnight of the flow's local day, in UTC.
+fn start_of_today(flow: &Flow) -> DateTime<Utc> {
+    let tz = flow.business.timezone;
+    let local = Utc::now().with_timezone(&tz).date_naive();
+    local
+        .and_hms_opt(0, 0, 0)
+        .and_then(|m| m.and_local_timezone(tz).earliest())
+        .map_or_else(Utc::now, |t| t.with_timezone(&Utc))
+}

@@ -1,0 +1,320 @@
+//! The live bot: wires the Telegram adapter, the store, the engine and the
+//! outbox together, and runs until told to stop.
+//!
+//! Start-up order: flow, database, Telegram identity, unfinished inbox
+//! updates, delivery worker, then polling. Shutdown: polling stops, the
+//! inputs in hand finish their transactions, deliveries in flight are
+//! recorded, and nothing is left half-written.
+
+pub mod admin;
+mod core;
+pub mod route;
+pub mod serial;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use arc_swap::ArcSwap;
+use chrono::Utc;
+use teloxide::prelude::*;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+pub use self::core::Core;
+use crate::config::Config;
+use crate::engine::Input;
+use crate::flow::model::Flow;
+use crate::outbox::backoff::Backoff;
+use crate::outbox::ratelimit::Limits;
+use crate::outbox::worker::{Event, Settings, Wake, Worker};
+use crate::outbox::{Destination, NewMessage};
+use crate::store::{Db, DeadRow, Retention};
+use crate::telegram::poll::{self, PollHealth};
+use crate::telegram::send::TelegramTransport;
+
+/// Reads and validates a flow file: the flow, or the Russian diagnostics.
+pub fn load_flow(path: &Path) -> Result<Flow, String> {
+    let source = std::fs::read_to_string(path)
+        .map_err(|e| format!("не удалось прочитать {}: {e}", path.display()))?;
+    let name = path.display().to_string();
+    match crate::flow::compile::load(&source) {
+        Ok(loaded) => Ok(loaded.flow),
+        Err(report) => Err(report.render(&name, &source)),
+    }
+}
+
+/// Runs the bot until `shutdown` is cancelled.
+pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let flow = load_flow(&config.flow_path)
+        .map_err(|d| anyhow::anyhow!("the flow {} has errors:\n{d}", config.flow_path.display()))?;
+    tracing::info!(flow = %config.flow_path.display(), version = %flow.version, "flow loaded");
+    let db = Db::open(&config.database_path).with_context(|| {
+        format!(
+            "cannot open the database {}",
+            config.database_path.display()
+        )
+    })?;
+    let poll_bot = bot(&config, config.poll_timeout + Duration::from_secs(10))?;
+    let send_bot = bot(&config, config.send_timeout)?;
+    let username = identify(&poll_bot, &shutdown).await?;
+    drop_leftover_webhook(&poll_bot).await;
+
+    let core = Core {
+        db: db.clone(),
+        flow: Arc::new(ArcSwap::from_pointee(flow)),
+        flow_path: config.flow_path.clone(),
+        admins: config.admin_chat_ids.clone().into(),
+        bot_username: username.into(),
+        serial: serial::Serial::default(),
+        wake_telegram: Wake::default(),
+        wake_crm: Wake::default(),
+    };
+    if core.admins.is_empty() {
+        tracing::warn!("ADMIN_CHAT_IDS is empty: admin notices and file copies go nowhere");
+    }
+    let offset = resume(&core).await?;
+
+    let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let worker = Worker {
+        db: db.clone(),
+        transport: Arc::new(TelegramTransport::new(send_bot)),
+        settings: telegram_settings(&config),
+        wake: core.wake_telegram.clone(),
+        events: events_tx,
+    };
+    let worker = tokio::spawn(worker.run(shutdown.clone()));
+    let events = tokio::spawn(handle_events(core.clone(), events_rx, shutdown.clone()));
+    let retention = tokio::spawn(prune_regularly(
+        db.clone(),
+        retention(&config),
+        shutdown.clone(),
+    ));
+
+    tracing::info!(offset, "polling Telegram");
+    let sink_core = core.clone();
+    poll::run(
+        poll_bot,
+        config.poll_timeout,
+        offset,
+        move |batch| {
+            let core = sink_core.clone();
+            async move { core.accept_batch(batch).await }
+        },
+        PollHealth::default(),
+        shutdown.clone(),
+    )
+    .await;
+
+    tracing::info!("stopping: finishing the inputs in hand");
+    core.serial.idle().await;
+    let _ = worker.await;
+    let _ = events.await;
+    let _ = retention.await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// A bot whose HTTP client has `timeout` and the configured proxy.
+fn bot(config: &Config, timeout: Duration) -> anyhow::Result<Bot> {
+    let mut builder = teloxide::net::default_reqwest_settings().timeout(timeout);
+    if let Some(proxy) = &config.telegram_proxy_url {
+        builder = builder
+            .proxy(reqwest::Proxy::all(proxy.clone()).context("TELEGRAM_PROXY_URL is not usable")?);
+    }
+    let client = builder.build().context("cannot build the HTTP client")?;
+    Ok(Bot::with_client(config.telegram_token.clone(), client)
+        .set_api_url(config.telegram_api_url.clone()))
+}
+
+/// Asks Telegram who we are; retries while Telegram cannot be reached,
+/// fails at once if it rejects the token.
+async fn identify(bot: &Bot, shutdown: &CancellationToken) -> anyhow::Result<String> {
+    let backoff = Backoff {
+        base: Duration::from_secs(1),
+        max: Duration::from_secs(60),
+    };
+    for attempt in 1u32.. {
+        match bot.get_me().await {
+            Ok(me) => {
+                let name = me.username.clone().unwrap_or_default();
+                tracing::info!(bot = %name, "connected to Telegram");
+                return Ok(name);
+            }
+            Err(teloxide::RequestError::Api(e)) if rejects_token(&e) => {
+                anyhow::bail!(
+                    "Telegram rejects TELEGRAM_BOT_TOKEN ({e}): check the token @BotFather gave you"
+                );
+            }
+            Err(e) => {
+                let wait = backoff.delay_random(attempt);
+                tracing::warn!(error = %e, attempt, "cannot reach Telegram; retrying");
+                tokio::select! {
+                    () = shutdown.cancelled() => anyhow::bail!("stopped before Telegram answered"),
+                    () = tokio::time::sleep(wait) => {}
+                }
+            }
+        }
+    }
+    anyhow::bail!("unreachable")
+}
+
+fn rejects_token(e: &teloxide::ApiError) -> bool {
+    match e {
+        teloxide::ApiError::InvalidToken => true,
+        teloxide::ApiError::Unknown(text) => {
+            text == "Not Found" || text.starts_with("Unauthorized")
+        }
+        _ => false,
+    }
+}
+
+/// Long polling does not work while a webhook is set: remove one left by
+/// another integration, and say so.
+async fn drop_leftover_webhook(bot: &Bot) {
+    match bot.get_webhook_info().await {
+        Ok(info) if info.url.is_some() => {
+            tracing::warn!("a webhook was set for this bot; deleting it to use long polling");
+            if let Err(e) = bot.delete_webhook().await {
+                tracing::error!(error = %e, "cannot delete the webhook");
+            }
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot read the webhook state"),
+    }
+}
+
+/// Queues the updates stored before a stop but not processed; returns the
+/// offset to poll from.
+async fn resume(core: &Core) -> anyhow::Result<i32> {
+    let (pending, last, crm) = core
+        .db
+        .run(|s| {
+            Ok((
+                s.inbox_pending()?,
+                s.inbox_last_id()?,
+                s.outbox_depth(Destination::Crm)?,
+            ))
+        })
+        .await?;
+    if !pending.is_empty() {
+        tracing::info!(
+            count = pending.len(),
+            "resuming updates received before the stop"
+        );
+    }
+    for (id, raw) in &pending {
+        core.dispatch(*id, raw);
+    }
+    if crm > 0 {
+        tracing::warn!(
+            count = crm,
+            "messages for the CRM wait in the outbox: the Wahelp bridge is not configured yet"
+        );
+    }
+    Ok(last.map_or(0, |id| i32::try_from(id + 1).unwrap_or(i32::MAX)))
+}
+
+fn telegram_settings(config: &Config) -> Settings {
+    Settings {
+        destination: Destination::Telegram,
+        max_attempts: config.outbox_max_attempts,
+        max_age: config.outbox_max_age,
+        backoff: Backoff::default(),
+        limits: Limits {
+            global_per_sec: config.rate_global_per_sec,
+            per_chat_per_sec: config.rate_per_chat_per_sec,
+            ..Limits::default()
+        },
+        concurrency: 32,
+    }
+}
+
+fn retention(config: &Config) -> Retention {
+    Retention {
+        processed_updates_days: config.processed_updates_days,
+        message_log_days: config.message_log_days,
+        finished_outbox_days: config.message_log_days,
+    }
+}
+
+/// Acts on what the delivery worker reports.
+async fn handle_events(
+    core: Core,
+    mut events: mpsc::UnboundedReceiver<Event>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let event = tokio::select! {
+            () = shutdown.cancelled() => return,
+            e = events.recv() => e,
+        };
+        match event {
+            None => return,
+            Some(Event::RecipientGone { customer_id, error }) => {
+                tracing::info!(customer = customer_id, %error, "customer unreachable; marking blocked");
+                core.inject(customer_id, Input::Blocked).await;
+            }
+            Some(Event::Dead) => announce_dead(&core).await,
+        }
+    }
+}
+
+/// Tells the admins, once, about rows given up on.
+async fn announce_dead(core: &Core) {
+    let admins = Arc::clone(&core.admins);
+    let result = core
+        .db
+        .run(move |s| s.announce_dead(Utc::now(), &|dead| dead_notice(dead, &admins)))
+        .await;
+    match result {
+        Ok(0) => {}
+        Ok(n) => {
+            tracing::error!(
+                count = n,
+                "messages could not be delivered and were given up"
+            );
+            core.wake_telegram.wake();
+        }
+        Err(e) => tracing::error!(error = %e, "cannot announce undelivered messages"),
+    }
+}
+
+fn dead_notice(dead: &[DeadRow], admins: &[i64]) -> Vec<NewMessage> {
+    // A notice about notices that could not reach the admins would fail the same way.
+    let about: Vec<&DeadRow> = dead.iter().filter(|d| !d.is_admin_notice).collect();
+    if about.is_empty() {
+        return Vec::new();
+    }
+    let mut text = format!("⚠️ Не удалось доставить сообщений: {}.", about.len());
+    for d in about.iter().take(10) {
+        text.push_str(&format!("\n• {} — {}", d.summary, d.error));
+    }
+    if about.len() > 10 {
+        text.push_str("\n…");
+    }
+    admins
+        .iter()
+        .flat_map(|&chat| route::admin_text(chat, &text))
+        .collect()
+}
+
+/// Deletes old records every hour.
+async fn prune_regularly(db: Db, keep: Retention, shutdown: CancellationToken) {
+    loop {
+        match db.run(move |s| s.prune(keep, Utc::now())).await {
+            Ok(p) => tracing::debug!(
+                updates = p.updates,
+                log = p.log,
+                outbox = p.outbox,
+                "pruned"
+            ),
+            Err(e) => tracing::warn!(error = %e, "pruning failed"),
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(3600)) => {}
+        }
+    }
+}

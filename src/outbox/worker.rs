@@ -1,0 +1,220 @@
+//! The delivery loop for one destination: takes the head of every queue that
+//! is due, sends it within the rate limits, and records what happened.
+//!
+//! It wakes at once when a row is inserted (through [`Wake`]) and on a timer
+//! for retries. Rows of one queue (one chat) go one at a time, in order, so
+//! a message that is retrying holds back the ones after it; other queues go
+//! on. A failed database write after a successful send leaves the row
+//! pending: it may be sent again (a rare duplicate), never lost.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use tokio::sync::{Notify, mpsc};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::backoff::Backoff;
+use super::ratelimit::{Limits, RateLimiter};
+use super::{DeliveryError, Destination, Transport};
+use crate::store::{Db, OutboxRow};
+
+/// Tells a worker that rows were inserted.
+#[derive(Debug, Clone, Default)]
+pub struct Wake(Arc<Notify>);
+
+impl Wake {
+    pub fn wake(&self) {
+        self.0.notify_one();
+    }
+
+    async fn woken(&self) {
+        self.0.notified().await;
+    }
+}
+
+/// How a worker delivers.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    pub destination: Destination,
+    /// After this many attempts a row is dead.
+    pub max_attempts: u32,
+    /// A row older than this is dead at its next failure.
+    pub max_age: Duration,
+    pub backoff: Backoff,
+    pub limits: Limits,
+    /// Deliveries in flight at once (each to a different queue).
+    pub concurrency: usize,
+}
+
+/// What the rest of the bot must hear about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A customer's chat refused a message for good (blocked the bot, deactivated).
+    RecipientGone { customer_id: i64, error: String },
+    /// Rows were given up on; the admins are to be told.
+    Dead,
+}
+
+pub struct Worker<T> {
+    pub db: Db,
+    pub transport: Arc<T>,
+    pub settings: Settings,
+    pub wake: Wake,
+    pub events: mpsc::UnboundedSender<Event>,
+}
+
+impl<T: Transport> Worker<T> {
+    /// Delivers until `shutdown`; deliveries in flight then finish and are recorded.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut limiter = RateLimiter::new(self.settings.limits);
+        let mut in_flight: HashSet<String> = HashSet::new();
+        let mut tasks: JoinSet<String> = JoinSet::new();
+        while !shutdown.is_cancelled() {
+            let nap = self
+                .start_due(&mut limiter, &mut in_flight, &mut tasks)
+                .await;
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = self.wake.woken() => {}
+                Some(done) = tasks.join_next(), if !tasks.is_empty() => {
+                    if let Ok(queue) = done {
+                        in_flight.remove(&queue);
+                    }
+                }
+                () = tokio::time::sleep(nap) => {}
+            }
+        }
+        while tasks.join_next().await.is_some() {}
+    }
+
+    /// Starts every due head it may; returns how long to sleep at most.
+    async fn start_due(
+        &self,
+        limiter: &mut RateLimiter,
+        in_flight: &mut HashSet<String>,
+        tasks: &mut JoinSet<String>,
+    ) -> Duration {
+        const IDLE: Duration = Duration::from_secs(30);
+        let free = self.settings.concurrency.saturating_sub(in_flight.len());
+        if free == 0 {
+            return IDLE;
+        }
+        let busy = in_flight.clone();
+        let destination = self.settings.destination;
+        let heads = self
+            .db
+            .run(move |s| s.due_heads(destination, Utc::now(), &|q| busy.contains(q), free))
+            .await;
+        let (rows, next) = match heads {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::error!(error = %e, "outbox: cannot read due rows");
+                return Duration::from_secs(1);
+            }
+        };
+        let mut nap = next.map_or(IDLE, |at| {
+            (at - Utc::now()).to_std().unwrap_or(Duration::ZERO)
+        });
+        for row in rows {
+            match limiter.acquire(row.payload.chat_id(), Instant::now()) {
+                Ok(()) => {
+                    in_flight.insert(row.queue.clone());
+                    tasks.spawn(deliver(
+                        self.db.clone(),
+                        Arc::clone(&self.transport),
+                        row,
+                        self.settings,
+                        self.events.clone(),
+                    ));
+                }
+                Err(wait) => nap = nap.min(wait),
+            }
+        }
+        nap.min(IDLE)
+    }
+}
+
+/// Sends one row and records the result; returns its queue.
+async fn deliver<T: Transport>(
+    db: Db,
+    transport: Arc<T>,
+    row: OutboxRow,
+    settings: Settings,
+    events: mpsc::UnboundedSender<Event>,
+) -> String {
+    let started = Instant::now();
+    let result = transport.deliver(&row.payload).await;
+    let latency_ms = started.elapsed().as_millis() as u64;
+    let queue = row.queue.clone();
+    let (id, attempt) = (row.id, row.attempts + 1);
+    let verdict = Verdict::of(&result, &row, &settings);
+    match &result {
+        Ok(()) => tracing::info!(row = id, %queue, latency_ms, "delivered"),
+        Err(e) => {
+            tracing::warn!(row = id, %queue, attempt, latency_ms, error = %e, ?verdict, "delivery failed")
+        }
+    }
+    let now = Utc::now();
+    let error = result
+        .as_ref()
+        .err()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    let stored = match verdict {
+        Verdict::Delivered => db.run(move |s| s.mark_delivered(&row, now)).await,
+        Verdict::Retry(wait) => {
+            let next = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
+            db.run(move |s| s.mark_retry(id, next, &error)).await
+        }
+        Verdict::Failed => {
+            if let (Some(customer_id), false, Err(DeliveryError::RecipientGone(e))) =
+                (row.customer_id, row.is_admin_notice, &result)
+            {
+                let _ = events.send(Event::RecipientGone {
+                    customer_id,
+                    error: e.clone(),
+                });
+            }
+            db.run(move |s| s.mark_failed(id, &error, now)).await
+        }
+        Verdict::Dead => {
+            let r = db.run(move |s| s.mark_dead(id, &error, now)).await;
+            let _ = events.send(Event::Dead);
+            r
+        }
+    };
+    if let Err(e) = stored {
+        tracing::error!(row = id, error = %e, "outbox: cannot record a delivery result; the row stays pending");
+    }
+    queue
+}
+
+/// What to do with a row after one attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Delivered,
+    Retry(Duration),
+    Failed,
+    Dead,
+}
+
+impl Verdict {
+    fn of(result: &Result<(), DeliveryError>, row: &OutboxRow, s: &Settings) -> Verdict {
+        let attempt = row.attempts.saturating_add(1);
+        let age = (Utc::now() - row.created_at)
+            .to_std()
+            .unwrap_or(Duration::ZERO);
+        let exhausted = attempt >= s.max_attempts || age >= s.max_age;
+        match result {
+            Ok(()) => Verdict::Delivered,
+            Err(DeliveryError::RecipientGone(_) | DeliveryError::Permanent(_)) => Verdict::Failed,
+            Err(_) if exhausted => Verdict::Dead,
+            // Telegram's wait is honoured exactly, without jitter.
+            Err(DeliveryError::RetryAfter(wait)) => Verdict::Retry(*wait),
+            Err(DeliveryError::Transient(_)) => Verdict::Retry(s.backoff.delay_random(attempt)),
+        }
+    }
+}

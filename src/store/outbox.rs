@@ -1,0 +1,225 @@
+//! Outbox rows: inserted with the change that caused them, claimed by the
+//! delivery worker one queue head at a time, finished as delivered, failed
+//! (permanently refused) or dead (gave up), never deleted before retention.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, Transaction, params};
+
+use super::{Result, Store, StoreError, log, ms};
+use crate::outbox::{Destination, NewMessage, Payload};
+
+/// A pending row as the worker sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub queue: String,
+    pub customer_id: Option<i64>,
+    pub is_admin_notice: bool,
+    pub payload: Payload,
+    /// Attempts made so far (0 for a fresh row).
+    pub attempts: u32,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Inserts a row to deliver as soon as possible.
+pub(super) fn enqueue(tx: &Transaction, msg: &NewMessage, now: DateTime<Utc>) -> Result<()> {
+    let payload =
+        serde_json::to_string(&msg.payload).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO outbox (queue, destination, customer_id, is_admin_notice, payload,
+                             next_attempt_at, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+    )?;
+    stmt.execute(params![
+        msg.payload.queue(),
+        msg.payload.destination().as_str(),
+        msg.customer_id,
+        msg.is_admin_notice,
+        payload,
+        ms(now),
+    ])?;
+    Ok(())
+}
+
+impl Store {
+    /// Inserts messages on their own (not caused by an input), in one transaction.
+    pub fn enqueue(&mut self, messages: &[NewMessage], now: DateTime<Utc>) -> Result<()> {
+        let tx = self.immediate()?;
+        for m in messages {
+            enqueue(&tx, m, now)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The first pending row of each queue of `destination` that is due at
+    /// `now`, oldest first, skipping queues in `busy` (already in flight),
+    /// and when the earliest head that is not due yet will be.
+    /// A queue whose head waits for a retry holds back the rows behind it.
+    pub fn due_heads(
+        &self,
+        destination: Destination,
+        now: DateTime<Utc>,
+        busy: &dyn Fn(&str) -> bool,
+        limit: usize,
+    ) -> Result<(Vec<OutboxRow>, Option<DateTime<Utc>>)> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT o.id, o.queue, o.customer_id, o.is_admin_notice, o.payload, o.attempts,
+                    o.created_at, o.next_attempt_at
+             FROM (SELECT MIN(id) AS id FROM outbox
+                   WHERE status = 'pending' AND destination = ?1 GROUP BY queue) h
+             JOIN outbox o ON o.id = h.id
+             ORDER BY o.id",
+        )?;
+        let mut rows = stmt.query([destination.as_str()])?;
+        let (mut due, mut next) = (Vec::new(), None::<i64>);
+        let mut unreadable = Vec::new();
+        while let Some(r) = rows.next()? {
+            let queue: String = r.get(1)?;
+            let at: i64 = r.get(7)?;
+            if busy(&queue) {
+                continue;
+            }
+            if at > ms(now) || due.len() >= limit {
+                next = Some(next.map_or(at, |n| n.min(at)).max(ms(now)));
+                continue;
+            }
+            let id: i64 = r.get(0)?;
+            let Ok(payload) = serde_json::from_str::<Payload>(&r.get::<_, String>(4)?) else {
+                unreadable.push(id);
+                continue;
+            };
+            due.push(OutboxRow {
+                id,
+                queue,
+                customer_id: r.get(2)?,
+                is_admin_notice: r.get(3)?,
+                payload,
+                attempts: r.get(5)?,
+                created_at: DateTime::from_timestamp_millis(r.get(6)?).unwrap_or(now),
+            });
+        }
+        for id in unreadable {
+            // Not ours to guess at: park it as dead so its queue moves on.
+            tracing::error!(row = id, "outbox row has an unreadable payload");
+            self.conn.execute(
+                "UPDATE outbox SET status = 'dead', last_error = 'unreadable payload',
+                        finished_at = ?2 WHERE id = ?1",
+                params![id, ms(now)],
+            )?;
+        }
+        Ok((due, next.and_then(DateTime::from_timestamp_millis)))
+    }
+
+    /// How many rows wait for delivery, per destination.
+    pub fn outbox_depth(&self, destination: Destination) -> Result<i64> {
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*) FROM outbox WHERE status = 'pending' AND destination = ?1",
+            [destination.as_str()],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// The row went out: record it, and log the message, in one transaction.
+    pub fn mark_delivered(&mut self, row: &OutboxRow, now: DateTime<Utc>) -> Result<()> {
+        let tx = self.immediate()?;
+        tx.prepare_cached(
+            "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, finished_at = ?2
+             WHERE id = ?1",
+        )?
+        .execute(params![row.id, ms(now)])?;
+        log::outgoing(&tx, row, now)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Try again at `next`; `error` is kept for `/stats` and the logs.
+    pub fn mark_retry(&mut self, id: i64, next: DateTime<Utc>, error: &str) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3
+                 WHERE id = ?1",
+            )?
+            .execute(params![id, ms(next), error])?;
+        Ok(())
+    }
+
+    /// The row will never go through (refused by the recipient's side): keep it, stop trying.
+    pub fn mark_failed(&mut self, id: i64, error: &str, now: DateTime<Utc>) -> Result<()> {
+        self.finish(id, "failed", error, now)
+    }
+
+    /// We gave up on the row (too many attempts or too old): kept, counted, announced once.
+    pub fn mark_dead(&mut self, id: i64, error: &str, now: DateTime<Utc>) -> Result<()> {
+        self.finish(id, "dead", error, now)
+    }
+
+    fn finish(&mut self, id: i64, status: &str, error: &str, now: DateTime<Utc>) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "UPDATE outbox SET status = ?2, attempts = attempts + 1, last_error = ?3,
+                        finished_at = ?4 WHERE id = ?1",
+            )?
+            .execute(params![id, status, error, ms(now)])?;
+        Ok(())
+    }
+
+    /// Dead rows not yet announced, as one summary line each (oldest first),
+    /// and marks them announced together with the notices `make` builds from them.
+    pub fn announce_dead(
+        &mut self,
+        now: DateTime<Utc>,
+        make: &dyn Fn(&[DeadRow]) -> Vec<NewMessage>,
+    ) -> Result<usize> {
+        let tx = self.immediate()?;
+        let dead = {
+            let mut stmt = tx.prepare_cached(
+                "SELECT id, payload, last_error, is_admin_notice FROM outbox
+                 WHERE status = 'dead' AND announced = 0 ORDER BY id",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(DeadRow {
+                    id: r.get(0)?,
+                    summary: serde_json::from_str::<Payload>(&r.get::<_, String>(1)?)
+                        .map_or_else(|_| "unreadable row".to_owned(), |p| p.summary()),
+                    error: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                    is_admin_notice: r.get(3)?,
+                })
+            })?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()?
+        };
+        if dead.is_empty() {
+            return Ok(0);
+        }
+        for m in make(&dead) {
+            enqueue(&tx, &m, now)?;
+        }
+        tx.execute(
+            "UPDATE outbox SET announced = 1 WHERE status = 'dead' AND announced = 0 AND id <= ?1",
+            [dead.iter().map(|d| d.id).max().unwrap_or(0)],
+        )?;
+        tx.commit()?;
+        Ok(dead.len())
+    }
+
+    /// One row by id, whatever its status (for tests and `inspect`).
+    pub fn outbox_status(&self, id: i64) -> Result<Option<(String, u32, Option<String>)>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT status, attempts, last_error FROM outbox WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?)
+    }
+}
+
+/// A dead row, for the admins' notice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadRow {
+    pub id: i64,
+    pub summary: String,
+    pub error: String,
+    pub is_admin_notice: bool,
+}

@@ -16,9 +16,9 @@ use crate::engine::{Customer, Input, step};
 use crate::flow::model::Flow;
 use crate::outbox::worker::Wake;
 use crate::outbox::{Destination, NewMessage};
-use crate::store::{BonusAdjustment, Commit, Committed, Db, LogEntry};
+use crate::store::{BonusAdjustment, BonusChange, Commit, Committed, Db, LogEntry};
 use crate::telegram::poll::RawUpdate;
-use crate::telegram::update::{Incoming, chat_text, classify};
+use crate::telegram::update::{Incoming, chat_message, classify};
 
 /// What every part of the running bot shares.
 #[derive(Clone)]
@@ -59,12 +59,14 @@ impl Core {
                 return self.skip(update_id);
             }
         };
-        if let Some((chat_id, text)) = chat_text(&update, &self.bot_username)
+        // In an admin chat the customer flow never runs: admins get no customer keyboard.
+        if let Some((chat_id, text)) = chat_message(&update, &self.bot_username)
             && self.admins.contains(&chat_id)
         {
             let core = self.clone();
             return self.serial.submit(chat_id, async move {
-                core.admin(update_id, chat_id, &text).await;
+                core.admin(update_id, chat_id, text.as_deref().unwrap_or_default())
+                    .await;
             });
         }
         match classify(&update, &self.bot_username) {
@@ -276,7 +278,18 @@ impl Core {
             .await;
         match result {
             Ok(Some(change)) => {
-                tracing::info!(admin_chat = chat_id, delta, ?change, "bonus adjusted");
+                let customer = match &change {
+                    BonusChange::Done { customer, .. }
+                    | BonusChange::NotEnough { customer, .. } => Some(customer.telegram_id),
+                    BonusChange::NoSuchCustomer => None,
+                };
+                tracing::info!(
+                    admin_chat = chat_id,
+                    delta,
+                    ?customer,
+                    applied = matches!(change, BonusChange::Done { .. }),
+                    "bonus command"
+                );
                 self.wake_telegram.wake();
             }
             Ok(None) => tracing::info!(update_id, "bonus command was processed before; skipped"),

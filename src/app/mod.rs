@@ -225,6 +225,12 @@ fn telegram_settings(config: &Config) -> Settings {
         limits: Limits {
             global_per_sec: config.rate_global_per_sec,
             per_chat_per_sec: config.rate_per_chat_per_sec,
+            // Per-chat limits off (0) switches the group limit off too.
+            group_per_min: if config.rate_per_chat_per_sec > 0.0 {
+                Limits::default().group_per_min
+            } else {
+                0.0
+            },
             ..Limits::default()
         },
         concurrency: 32,

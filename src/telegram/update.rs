@@ -103,17 +103,18 @@ fn message_input(message: &Message, bot_username: &str) -> Incoming {
     }
 }
 
-/// A text message in any chat (groups too), with our own `@botname`
-/// removed from a command: `(chat id, text)`. Admin chats are read this way.
-pub fn chat_text(update: &Update, bot_username: &str) -> Option<(i64, String)> {
+/// A message from a person in any chat (groups too): its chat and its text,
+/// with our own `@botname` removed from a command (`None` for a file, or a
+/// command for another bot). Admin chats are read this way.
+pub fn chat_message(update: &Update, bot_username: &str) -> Option<(i64, Option<String>)> {
     let UpdateKind::Message(message) = &update.kind else {
         return None;
     };
     if message.from.as_ref().is_none_or(|u| u.is_bot) {
         return None;
     }
-    let text = message.text()?;
-    Some((message.chat.id.0, own_command(text, bot_username)?))
+    let text = message.text().and_then(|t| own_command(t, bot_username));
+    Some((message.chat.id.0, text))
 }
 
 /// `/info@our_bot args` → `/info args`; `None` for `/info@other_bot`. Other texts as they are.

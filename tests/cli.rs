@@ -12,6 +12,7 @@ fn flowbot(args: &[&str], stdin: &str) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_flowbot"))
         .args(args)
         .current_dir(root())
+        .env_remove("TELEGRAM_BOT_TOKEN")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -249,4 +250,34 @@ fn readme_embeds_the_current_diagram_of_the_default_flow() {
         readme.contains(&format!("```mermaid\n{out}```")),
         "README.md's diagram is stale: paste the output of `cargo run -- graph` into it"
     );
+}
+
+#[test]
+fn run_without_a_token_names_the_variable_and_points_at_chat() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let out = Command::new(env!("CARGO_BIN_EXE_flowbot"))
+        .arg("run")
+        .current_dir(dir.path())
+        .env_remove("TELEGRAM_BOT_TOKEN")
+        .output()
+        .unwrap_or_else(|e| panic!("flowbot does not start: {e}"));
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("TELEGRAM_BOT_TOKEN") && err.contains("flowbot chat"), "{err}");
+}
+
+#[test]
+fn a_bad_setting_is_a_startup_error_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let out = Command::new(env!("CARGO_BIN_EXE_flowbot"))
+        .arg("run")
+        .current_dir(dir.path())
+        .env("TELEGRAM_BOT_TOKEN", "7412583690:AAHtestTOKENfor-fake-telegram_0123456")
+        .env("ADMIN_CHAT_IDS", "12x")
+        .output()
+        .unwrap_or_else(|e| panic!("flowbot does not start: {e}"));
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("ADMIN_CHAT_IDS"), "{err}");
+    assert!(!err.contains("AAHtestTOKEN"), "the token leaked: {err}");
 }

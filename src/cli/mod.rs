@@ -62,11 +62,22 @@ enum Command {
 /// Runs the command line; the exit code says how it went.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command.unwrap_or(Command::Chat {
-        flow: PathBuf::from(DEFAULT_FLOW),
-        db: None,
-        json: false,
-    }) {
+    let command = cli.command.unwrap_or_else(|| {
+        if run::token_given() {
+            Command::Run
+        } else {
+            eprintln!(
+                "flowbot: TELEGRAM_BOT_TOKEN is not set, so this is the terminal conversation \
+                 with the flow; set it (or put it in .env) to run the bot in Telegram."
+            );
+            Command::Chat {
+                flow: PathBuf::from(DEFAULT_FLOW),
+                db: None,
+                json: false,
+            }
+        }
+    });
+    let result = match command {
         Command::Check { flow, strict } => check::run(&flow, strict),
         Command::Chat { flow, db, json } => chat::run(&flow, db.as_deref(), json),
         Command::Run => run::run(),

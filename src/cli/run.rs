@@ -27,6 +27,21 @@ pub(super) fn run() -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Whether a bot token is given, in the environment or in `.env`: then a
+/// bare `flowbot` runs the bot, otherwise the terminal conversation.
+pub(super) fn token_given() -> bool {
+    const NAME: &str = "TELEGRAM_BOT_TOKEN";
+    let set = |v: &str| !v.trim().is_empty();
+    if std::env::var(NAME).is_ok_and(|v| set(&v)) {
+        return true;
+    }
+    dotenvy::from_path_iter(".env").is_ok_and(|pairs| {
+        pairs
+            .filter_map(Result::ok)
+            .any(|(k, v)| k == NAME && set(&v))
+    })
+}
+
 /// Human-readable logs on stderr, filtered by `RUST_LOG` (default `info`).
 pub(crate) fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

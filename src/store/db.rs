@@ -1,8 +1,12 @@
 //! The async runtime's handle on the database: blocking SQLite work runs on
 //! tokio's blocking pool, never on the async threads, one call at a time.
+//! Callers queue on an async lock first, so a burst of inputs waits as
+//! cheap futures instead of as hundreds of blocked threads.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use tokio::sync::Mutex;
 
 use super::{Result, Store, StoreError};
 
@@ -29,16 +33,9 @@ impl Db {
         R: Send + 'static,
         F: FnOnce(&mut Store) -> Result<R> + Send + 'static,
     {
-        let store = Arc::clone(&self.store);
-        tokio::task::spawn_blocking(move || {
-            // A panic inside an earlier call leaves the store usable: SQLite
-            // rolled the transaction back when it was dropped.
-            let mut guard = store
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            f(&mut guard)
-        })
-        .await
-        .map_err(|e| StoreError::Runtime(e.to_string()))?
+        let mut guard = Arc::clone(&self.store).lock_owned().await;
+        tokio::task::spawn_blocking(move || f(&mut guard))
+            .await
+            .map_err(|e| StoreError::Runtime(e.to_string()))?
     }
 }

@@ -218,3 +218,198 @@ impl Verdict {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The worker against an in-memory transport that plays Telegram's answers.
+
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::outbox::{NewMessage, Payload};
+    use crate::store::Store;
+
+    /// Records what was delivered; answers each chat from a script, then Ok.
+    #[derive(Default)]
+    struct Script {
+        answers: Mutex<HashMap<i64, Vec<DeliveryError>>>,
+        sent: Mutex<Vec<(i64, String, Instant)>>,
+    }
+
+    impl Transport for Script {
+        async fn deliver(&self, payload: &Payload) -> Result<(), DeliveryError> {
+            let Payload::TelegramText { chat_id, text, .. } = payload else {
+                return Err(DeliveryError::Permanent("not a text".into()));
+            };
+            let scripted = {
+                let mut answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());
+                answers
+                    .get_mut(chat_id)
+                    .and_then(|a| (!a.is_empty()).then(|| a.remove(0)))
+            };
+            if let Some(e) = scripted {
+                return Err(e);
+            }
+            let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
+            sent.push((*chat_id, text.clone(), Instant::now()));
+            Ok(())
+        }
+    }
+
+    struct Running {
+        db: Db,
+        script: Arc<Script>,
+        wake: Wake,
+        events: mpsc::UnboundedReceiver<Event>,
+        shutdown: CancellationToken,
+        _dir: tempfile::TempDir,
+    }
+
+    fn start(answers: HashMap<i64, Vec<DeliveryError>>, max_attempts: u32) -> Running {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let db = Db::new(Store::open(&dir.path().join("t.db")).unwrap_or_else(|e| panic!("{e}")));
+        let script = Arc::new(Script {
+            answers: Mutex::new(answers),
+            ..Script::default()
+        });
+        let (tx, events) = mpsc::unbounded_channel();
+        let wake = Wake::default();
+        let shutdown = CancellationToken::new();
+        let worker = Worker {
+            db: db.clone(),
+            transport: Arc::clone(&script),
+            settings: Settings {
+                destination: Destination::Telegram,
+                max_attempts,
+                max_age: Duration::from_secs(3600),
+                backoff: Backoff {
+                    base: Duration::from_millis(50),
+                    max: Duration::from_millis(100),
+                },
+                limits: Limits::unlimited(),
+                concurrency: 8,
+            },
+            wake: wake.clone(),
+            events: tx,
+        };
+        tokio::spawn(worker.run(shutdown.clone()));
+        Running {
+            db,
+            script,
+            wake,
+            events,
+            shutdown,
+            _dir: dir,
+        }
+    }
+
+    impl Running {
+        async fn send(&self, chat_id: i64, texts: &[&str]) {
+            let messages: Vec<NewMessage> = texts
+                .iter()
+                .map(|t| NewMessage {
+                    payload: Payload::TelegramText {
+                        chat_id,
+                        text: (*t).to_owned(),
+                        markup: None,
+                    },
+                    customer_id: Some(chat_id),
+                    is_admin_notice: false,
+                })
+                .collect();
+            self.db
+                .run(move |s| s.enqueue(&messages, Utc::now()))
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            self.wake.wake();
+        }
+
+        fn sent(&self, chat_id: i64) -> Vec<(String, Instant)> {
+            let sent = self.script.sent.lock().unwrap_or_else(|e| e.into_inner());
+            sent.iter()
+                .filter(|(c, _, _)| *c == chat_id)
+                .map(|(_, t, at)| (t.clone(), *at))
+                .collect()
+        }
+
+        async fn until(&self, what: &str, cond: impl Fn(&Running) -> bool) {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !cond(self) {
+                assert!(Instant::now() < deadline, "timed out waiting for {what}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+
+    fn texts(sent: &[(String, Instant)]) -> Vec<&str> {
+        sent.iter().map(|(t, _)| t.as_str()).collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_chats_messages_go_in_order_as_soon_as_they_are_queued() {
+        let w = start(HashMap::new(), 5);
+        w.send(1, &["раз", "два", "три"]).await;
+        w.until("three sends", |w| w.sent(1).len() == 3).await;
+        assert_eq!(texts(&w.sent(1)), ["раз", "два", "три"]);
+        w.shutdown.cancel();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn retry_after_delays_that_chat_exactly_and_no_other() {
+        let answers = HashMap::from([(1, vec![DeliveryError::RetryAfter(Duration::from_secs(1))])]);
+        let w = start(answers, 5);
+        let queued = Instant::now();
+        w.send(1, &["a1", "a2"]).await;
+        w.send(2, &["b1"]).await;
+        w.until("chat 2", |w| w.sent(2).len() == 1).await;
+        w.until("chat 1", |w| w.sent(1).len() == 2).await;
+        let (a, b) = (w.sent(1), w.sent(2));
+        assert_eq!(texts(&a), ["a1", "a2"]);
+        assert!(
+            a[0].1 - queued >= Duration::from_secs(1),
+            "retry_after not honoured"
+        );
+        assert!(b[0].1 < a[0].1, "chat 2 was held up by chat 1");
+        w.shutdown.cancel();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_recipient_gone_is_reported_and_not_retried() {
+        let answers = HashMap::from([(1, vec![DeliveryError::RecipientGone("blocked".into())])]);
+        let mut w = start(answers, 5);
+        w.send(1, &["a1", "a2"]).await;
+        let event = tokio::time::timeout(Duration::from_secs(10), w.events.recv()).await;
+        assert!(matches!(
+            event,
+            Ok(Some(Event::RecipientGone { customer_id: 1, .. }))
+        ));
+        w.until("the next message", |w| w.sent(1).len() == 1).await;
+        assert_eq!(texts(&w.sent(1)), ["a2"]);
+        let stats =
+            w.db.run(|s| s.stats(Utc::now()))
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((stats.outbox_failed, stats.outbox_dead), (1, 0));
+        w.shutdown.cancel();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_message_that_keeps_failing_dies_and_is_reported() {
+        let flaky = || DeliveryError::Transient("connection reset".into());
+        let answers = HashMap::from([(1, vec![flaky(), flaky(), flaky()])]);
+        let mut w = start(answers, 2);
+        w.send(1, &["a1", "a2"]).await;
+        let event = tokio::time::timeout(Duration::from_secs(10), w.events.recv()).await;
+        assert!(matches!(event, Ok(Some(Event::Dead))), "{event:?}");
+        // a1 died after two attempts; a2's first attempt fails, its second goes through.
+        w.until("a2", |w| w.sent(1).len() == 1).await;
+        assert_eq!(texts(&w.sent(1)), ["a2"]);
+        let stats =
+            w.db.run(|s| s.stats(Utc::now()))
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(stats.outbox_dead, 1);
+        w.shutdown.cancel();
+    }
+}

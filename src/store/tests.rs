@@ -90,3 +90,153 @@ fn a_new_customer_starts_in_the_start_state() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(s, Session::new(customer(), "main"));
 }
+
+mod live {
+    //! The inbox and the outbox: what the runtime relies on across crashes.
+
+    use chrono::{Duration, TimeZone, Utc};
+
+    use crate::engine::{Customer, Outcome, Session};
+    use crate::outbox::{Destination, NewMessage, Payload};
+    use crate::store::{Commit, Committed, Store};
+
+    fn open() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let store = Store::open(&dir.path().join("t.db")).unwrap_or_else(|e| panic!("{e}"));
+        (dir, store)
+    }
+
+    fn t0() -> chrono::DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 24, 9, 0, 0)
+            .single()
+            .unwrap_or_default()
+    }
+
+    fn text(chat_id: i64, text: &str) -> NewMessage {
+        NewMessage {
+            payload: Payload::TelegramText {
+                chat_id,
+                text: text.into(),
+                markup: None,
+            },
+            customer_id: Some(chat_id),
+            is_admin_notice: false,
+        }
+    }
+
+    fn heads(store: &Store, at: chrono::DateTime<Utc>) -> Vec<String> {
+        let (rows, _) = store
+            .due_heads(Destination::Telegram, at, &|_| false, 100)
+            .unwrap_or_else(|e| panic!("{e}"));
+        rows.into_iter()
+            .map(|r| match r.payload {
+                Payload::TelegramText { text, .. } => text,
+                other => format!("{other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_update_is_applied_once_even_if_committed_twice() {
+        let (_dir, mut store) = open();
+        let added = store
+            .inbox_add(&[(10, "{}".into()), (11, "{}".into())], t0())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(added, [10, 11]);
+        let customer = Customer {
+            telegram_id: 5,
+            first_name: "Анна".into(),
+            last_name: None,
+            username: None,
+        };
+        let outcome = Outcome {
+            effects: Vec::new(),
+            session: Session::new(customer, "main"),
+        };
+        let messages = [text(5, "привет")];
+        let commit = Commit {
+            outcome: Some(&outcome),
+            chat_id: Some(5),
+            messages: &messages,
+            update_id: Some(10),
+            log: None,
+        };
+        let first = store
+            .commit(&commit, t0())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let second = store
+            .commit(&commit, t0())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (first, second),
+            (Committed::Applied, Committed::AlreadyProcessed)
+        );
+        assert_eq!(heads(&store, t0()), ["привет"]);
+        let pending: Vec<i64> = store
+            .inbox_pending()
+            .unwrap_or_else(|e| panic!("{e}"))
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        assert_eq!(pending, [11]);
+        // Telegram sending the same update again does not bring it back.
+        let again = store
+            .inbox_add(&[(10, "{}".into())], t0())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(again.is_empty());
+    }
+
+    #[test]
+    fn a_retrying_message_holds_back_its_chat_but_not_others() {
+        let (_dir, mut store) = open();
+        store
+            .enqueue(&[text(1, "a1"), text(1, "a2"), text(2, "b1")], t0())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let (rows, _) = store
+            .due_heads(Destination::Telegram, t0(), &|_| false, 100)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(heads(&store, t0()), ["a1", "b1"]);
+        let a1 = rows[0].id;
+        store
+            .mark_retry(a1, t0() + Duration::seconds(7), "429")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(heads(&store, t0()), ["b1"], "a2 must wait for a1");
+        let (_, next) = store
+            .due_heads(Destination::Telegram, t0(), &|_| false, 100)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(next, Some(t0() + Duration::seconds(7)));
+        assert_eq!(heads(&store, t0() + Duration::seconds(7)), ["a1", "b1"]);
+        store
+            .mark_delivered(&rows[0], t0())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(heads(&store, t0() + Duration::seconds(7)), ["a2", "b1"]);
+    }
+
+    #[test]
+    fn dead_rows_are_announced_once() {
+        let (_dir, mut store) = open();
+        store
+            .enqueue(&[text(1, "a"), text(2, "b")], t0())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let (rows, _) = store
+            .due_heads(Destination::Telegram, t0(), &|_| false, 100)
+            .unwrap_or_else(|e| panic!("{e}"));
+        for r in &rows {
+            store
+                .mark_dead(r.id, "timeout", t0())
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let notice =
+            |dead: &[crate::store::DeadRow]| vec![text(-100, &format!("{} dead", dead.len()))];
+        let first = store
+            .announce_dead(t0(), &notice)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let second = store
+            .announce_dead(t0(), &notice)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((first, second), (2, 0));
+        assert_eq!(heads(&store, t0()), ["2 dead"]);
+        let stats = store.stats(t0()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((stats.outbox_dead, stats.outbox_pending), (2, 1));
+    }
+}

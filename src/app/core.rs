@@ -20,6 +20,9 @@ use crate::store::{BonusAdjustment, BonusChange, Commit, Committed, Db, LogEntry
 use crate::telegram::poll::RawUpdate;
 use crate::telegram::update::{Incoming, chat_message, classify};
 
+/// Inputs waiting in memory above which polling pauses.
+const MAX_BACKLOG: usize = 5_000;
+
 /// What every part of the running bot shares.
 #[derive(Clone)]
 pub struct Core {
@@ -45,6 +48,11 @@ impl Core {
             if let Some(raw) = raws.get(&id) {
                 self.dispatch(id, raw);
             }
+        }
+        // Back-pressure: while too much waits, stop asking Telegram for more
+        // (the stored updates are safe; memory is what this protects).
+        while self.serial.backlog() > MAX_BACKLOG {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         Ok(())
     }

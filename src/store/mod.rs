@@ -47,6 +47,12 @@ pub(crate) fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
 
+/// Unix milliseconds rounded up: a row to retry "not before `t`" never goes early.
+pub(crate) fn ms_ceil(t: DateTime<Utc>) -> i64 {
+    let sub_ms = t.timestamp_subsec_nanos() % 1_000_000;
+    t.timestamp_millis() + i64::from(sub_ms > 0)
+}
+
 /// Everything one input changed, to be stored in one transaction.
 #[derive(Debug, Default)]
 pub struct Commit<'a> {

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Transaction, params};
 
-use super::{Result, Store, StoreError, log, ms};
+use super::{Result, Store, StoreError, log, ms, ms_ceil};
 use crate::outbox::{Destination, NewMessage, Payload};
 
 /// A pending row as the worker sees it.
@@ -140,7 +140,7 @@ impl Store {
                 "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3
                  WHERE id = ?1",
             )?
-            .execute(params![id, ms(next), error])?;
+            .execute(params![id, ms_ceil(next), error])?;
         Ok(())
     }
 

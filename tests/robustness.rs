@@ -85,3 +85,59 @@ fn a_catastrophic_regex_is_refused() {
         report.diagnostics
     );
 }
+
+/// Every Telegram update fixture, as text.
+fn update_fixtures() -> Vec<String> {
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/telegram/updates"
+    );
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    files.sort();
+    files
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// A damaged update from Telegram (or from the inbox) is read or skipped, never a panic.
+    #[test]
+    fn a_damaged_update_never_panics(which in 0usize..100, index in 0usize..5_000, byte in any::<u8>()) {
+        let fixtures = update_fixtures();
+        prop_assume!(!fixtures.is_empty());
+        let mut raw = fixtures[which % fixtures.len()].clone().into_bytes();
+        let index = index % raw.len().max(1);
+        raw[index] = byte;
+        if let Ok(update) = serde_json::from_slice::<teloxide::types::Update>(&raw) {
+            let _ = flowbot::telegram::update::classify(&update, "cleaning_bot");
+            let _ = flowbot::telegram::update::chat_message(&update, "cleaning_bot");
+        }
+    }
+
+    /// The customer's words reach the engine exactly as written: nothing invented, nothing cut.
+    #[test]
+    fn a_text_update_gives_exactly_its_text(text in "[^/\\u{0}][^\\u{0}]{0,300}") {
+        let update = serde_json::json!({
+            "update_id": 1,
+            "message": {
+                "message_id": 1, "date": 1_795_158_900,
+                "chat": { "id": 5, "type": "private", "first_name": "Анна" },
+                "from": { "id": 5, "is_bot": false, "first_name": "Анна" },
+                "text": text,
+            }
+        });
+        let raw = update.to_string();
+        let parsed: teloxide::types::Update = serde_json::from_str(&raw).unwrap_or_else(|e| panic!("{e}"));
+        match flowbot::telegram::update::classify(&parsed, "cleaning_bot") {
+            flowbot::telegram::update::Incoming::Customer { input, .. } => {
+                prop_assert_eq!(input, flowbot::engine::Input::text(text));
+            }
+            other => prop_assert!(false, "{:?}", other),
+        }
+    }
+}

@@ -73,6 +73,12 @@ impl<T: Transport> Worker<T> {
         let mut in_flight: HashSet<String> = HashSet::new();
         let mut tasks: JoinSet<String> = JoinSet::new();
         while !shutdown.is_cancelled() {
+            // Reap every finished delivery first: its chat is free again.
+            while let Some(done) = tasks.try_join_next() {
+                if let Ok(queue) = done {
+                    in_flight.remove(&queue);
+                }
+            }
             let nap = self
                 .start_due(&mut limiter, &mut in_flight, &mut tasks)
                 .await;
@@ -268,7 +274,8 @@ mod tests {
 
     fn start(answers: HashMap<i64, Vec<DeliveryError>>, max_attempts: u32) -> Running {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let db = Db::new(Store::open(&dir.path().join("t.db")).unwrap_or_else(|e| panic!("{e}")));
+        let store = Store::open(&dir.path().join("t.db")).unwrap_or_else(|e| panic!("{e}"));
+        let db = Db::new(store).unwrap_or_else(|e| panic!("{e}"));
         let script = Arc::new(Script {
             answers: Mutex::new(answers),
             ..Script::default()

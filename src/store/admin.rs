@@ -1,7 +1,7 @@
 //! What the admins ask of the store: `/stats` figures and `/bonus` adjustments.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Result, Store, inbox, ms, outbox};
 use crate::engine::Customer;
@@ -105,7 +105,7 @@ pub struct BonusAdjustment {
     pub update_id: Option<i64>,
 }
 
-fn bonus_change(tx: &Transaction, a: &BonusAdjustment, now: DateTime<Utc>) -> Result<BonusChange> {
+fn bonus_change(tx: &Connection, a: &BonusAdjustment, now: DateTime<Utc>) -> Result<BonusChange> {
     let (phone, delta, reason) = (&a.phone, a.delta, a.reason.as_str());
     let customer = tx
         .query_row(
@@ -125,7 +125,7 @@ fn bonus_change(tx: &Transaction, a: &BonusAdjustment, now: DateTime<Utc>) -> Re
     let Some(customer) = customer else {
         return Ok(BonusChange::NoSuchCustomer);
     };
-    let balance = |tx: &Transaction| -> Result<i64> {
+    let balance = |tx: &Connection| -> Result<i64> {
         let sum: i64 = tx.query_row(
             "SELECT COALESCE(SUM(delta), 0) FROM bonus_ledger
                  WHERE telegram_id = ?1 AND (expires_at IS NULL OR expires_at > ?2)",

@@ -3,7 +3,7 @@
 //! its effects. A processed id seen again is skipped.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Result, Store, ms};
 
@@ -51,7 +51,7 @@ impl Store {
 }
 
 /// Whether the update was processed already (then its effects must not be applied again).
-pub(super) fn is_processed(tx: &Transaction, update_id: i64) -> Result<bool> {
+pub(super) fn is_processed(tx: &Connection, update_id: i64) -> Result<bool> {
     let at: Option<Option<i64>> = tx
         .prepare_cached("SELECT processed_at FROM inbox WHERE update_id = ?1")?
         .query_row([update_id], |r| r.get(0))
@@ -60,7 +60,7 @@ pub(super) fn is_processed(tx: &Transaction, update_id: i64) -> Result<bool> {
 }
 
 /// Marks the update processed and drops its raw text (no longer needed).
-pub(super) fn mark_processed(tx: &Transaction, update_id: i64, now: DateTime<Utc>) -> Result<()> {
+pub(super) fn mark_processed(tx: &Connection, update_id: i64, now: DateTime<Utc>) -> Result<()> {
     tx.prepare_cached(
         "INSERT INTO inbox (update_id, raw, received_at, processed_at) VALUES (?1, NULL, ?2, ?2)
          ON CONFLICT (update_id) DO UPDATE SET processed_at = excluded.processed_at, raw = NULL",

@@ -3,7 +3,7 @@
 //! "did the bot answer?").
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Transaction, params};
+use rusqlite::{Connection, params};
 
 use super::outbox::OutboxRow;
 use super::{Result, ms};
@@ -19,7 +19,7 @@ pub struct Incoming {
     pub text: Option<String>,
 }
 
-pub(super) fn incoming(tx: &Transaction, entry: &Incoming, now: DateTime<Utc>) -> Result<()> {
+pub(super) fn incoming(tx: &Connection, entry: &Incoming, now: DateTime<Utc>) -> Result<()> {
     tx.prepare_cached(
         "INSERT INTO message_log (at, customer_id, chat_id, direction, kind, text)
          VALUES (?1, ?2, ?3, 'in', ?4, ?5)",
@@ -34,7 +34,7 @@ pub(super) fn incoming(tx: &Transaction, entry: &Incoming, now: DateTime<Utc>) -
     Ok(())
 }
 
-pub(super) fn outgoing(tx: &Transaction, row: &OutboxRow, now: DateTime<Utc>) -> Result<()> {
+pub(super) fn outgoing(tx: &Connection, row: &OutboxRow, now: DateTime<Utc>) -> Result<()> {
     let (kind, chat, text) = match &row.payload {
         Payload::TelegramText { chat_id, text, .. } => ("text", Some(*chat_id), Some(text)),
         Payload::TelegramCopy {

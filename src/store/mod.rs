@@ -204,11 +204,33 @@ impl Store {
         Ok(Committed::Applied)
     }
 
-    /// A write transaction that takes the write lock at once (no upgrade deadlocks).
-    fn immediate(&mut self) -> Result<Transaction<'_>> {
-        Ok(self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?)
+    /// A write transaction that takes the write lock at once (no upgrade
+    /// deadlocks); inside a batch ([`Store::begin_batch`]), a savepoint.
+    fn immediate(&mut self) -> Result<Tx<'_>> {
+        Ok(if self.conn.is_autocommit() {
+            Tx::Top(
+                self.conn
+                    .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?,
+            )
+        } else {
+            Tx::Nested(self.conn.savepoint()?)
+        })
+    }
+
+    /// Opens a transaction that groups the following calls' transactions
+    /// (each becomes a savepoint): many inputs, one fsync.
+    pub(crate) fn begin_batch(&mut self) -> Result<()> {
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        Ok(())
+    }
+
+    /// Commits the batch: only now is any of its calls durable.
+    pub(crate) fn commit_batch(&mut self) -> Result<()> {
+        if let Err(e) = self.conn.execute_batch("COMMIT") {
+            let _ = self.conn.execute_batch("ROLLBACK");
+            return Err(e.into());
+        }
+        Ok(())
     }
 
     /// A known customer's Telegram profile and private chat, by Telegram id.
@@ -235,8 +257,36 @@ impl Store {
     }
 }
 
+/// One call's transaction: a real one, or a savepoint inside a batch.
+enum Tx<'a> {
+    Top(Transaction<'a>),
+    Nested(rusqlite::Savepoint<'a>),
+}
+
+impl std::ops::Deref for Tx<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        match self {
+            Tx::Top(t) => t,
+            Tx::Nested(s) => s,
+        }
+    }
+}
+
+impl Tx<'_> {
+    /// Dropping a `Tx` without committing rolls it back.
+    fn commit(self) -> Result<()> {
+        match self {
+            Tx::Top(t) => t.commit()?,
+            Tx::Nested(s) => s.commit()?,
+        }
+        Ok(())
+    }
+}
+
 fn write_session(
-    tx: &Transaction,
+    tx: &Connection,
     s: &Session,
     chat_id: Option<i64>,
     now: DateTime<Utc>,
@@ -276,7 +326,7 @@ fn write_session(
     Ok(())
 }
 
-fn write_effect(tx: &Transaction, id: i64, effect: &Effect, now: DateTime<Utc>) -> Result<()> {
+fn write_effect(tx: &Connection, id: i64, effect: &Effect, now: DateTime<Utc>) -> Result<()> {
     match effect {
         Effect::GrantBonus {
             amount,

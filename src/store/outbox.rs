@@ -3,7 +3,7 @@
 //! (permanently refused) or dead (gave up), never deleted before retention.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Result, Store, StoreError, log, ms, ms_ceil};
 use crate::outbox::{Destination, NewMessage, Payload};
@@ -22,7 +22,7 @@ pub struct OutboxRow {
 }
 
 /// Inserts a row to deliver as soon as possible.
-pub(super) fn enqueue(tx: &Transaction, msg: &NewMessage, now: DateTime<Utc>) -> Result<()> {
+pub(super) fn enqueue(tx: &Connection, msg: &NewMessage, now: DateTime<Utc>) -> Result<()> {
     let payload =
         serde_json::to_string(&msg.payload).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let mut stmt = tx.prepare_cached(

@@ -263,7 +263,10 @@ fn run_without_a_token_names_the_variable_and_points_at_chat() {
         .unwrap_or_else(|e| panic!("flowbot does not start: {e}"));
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("TELEGRAM_BOT_TOKEN") && err.contains("flowbot chat"), "{err}");
+    assert!(
+        err.contains("TELEGRAM_BOT_TOKEN") && err.contains("flowbot chat"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -272,7 +275,10 @@ fn a_bad_setting_is_a_startup_error_naming_the_variable() {
     let out = Command::new(env!("CARGO_BIN_EXE_flowbot"))
         .arg("run")
         .current_dir(dir.path())
-        .env("TELEGRAM_BOT_TOKEN", "7412583690:AAHtestTOKENfor-fake-telegram_0123456")
+        .env(
+            "TELEGRAM_BOT_TOKEN",
+            "7412583690:AAHtestTOKENfor-fake-telegram_0123456",
+        )
         .env("ADMIN_CHAT_IDS", "12x")
         .output()
         .unwrap_or_else(|e| panic!("flowbot does not start: {e}"));

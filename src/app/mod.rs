@@ -233,7 +233,7 @@ fn telegram_settings(config: &Config) -> Settings {
             },
             ..Limits::default()
         },
-        concurrency: 32,
+        concurrency: 8,
     }
 }
 

@@ -170,10 +170,10 @@ async fn deliver<T: Transport>(
         .map(ToString::to_string)
         .unwrap_or_default();
     let stored = match verdict {
-        Verdict::Delivered => db.run(move |s| s.mark_delivered(&row, now)).await,
+        Verdict::Delivered => db.run_urgent(move |s| s.mark_delivered(&row, now)).await,
         Verdict::Retry(wait) => {
             let next = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
-            db.run(move |s| s.mark_retry(id, next, &error)).await
+            db.run_urgent(move |s| s.mark_retry(id, next, &error)).await
         }
         Verdict::Failed => {
             if let (Some(customer_id), false, Err(DeliveryError::RecipientGone(e))) =
@@ -184,10 +184,10 @@ async fn deliver<T: Transport>(
                     error: e.clone(),
                 });
             }
-            db.run(move |s| s.mark_failed(id, &error, now)).await
+            db.run_urgent(move |s| s.mark_failed(id, &error, now)).await
         }
         Verdict::Dead => {
-            let r = db.run(move |s| s.mark_dead(id, &error, now)).await;
+            let r = db.run_urgent(move |s| s.mark_dead(id, &error, now)).await;
             let _ = events.send(Event::Dead);
             r
         }

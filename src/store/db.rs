@@ -8,16 +8,18 @@
 //! inputs costs one fsync instead of one each, and nobody hears "stored"
 //! before it is durable.
 
+use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex};
 
 use tokio::sync::oneshot;
 
 use super::{Result, Store, StoreError};
 
-/// The most calls grouped in one transaction.
-pub const MAX_BATCH: usize = 256;
+/// The most calls grouped in one transaction: enough to share an fsync,
+/// few enough that an urgent call never waits long behind a batch.
+pub const MAX_BATCH: usize = 32;
 
 /// Runs after the batch's commit with its error, if any; answers the caller.
 type Reply = Box<dyn FnOnce(Option<&StoreError>) + Send>;
@@ -27,7 +29,82 @@ type Call = Box<dyn FnOnce(&mut Store) -> Reply + Send>;
 /// handle is dropped.
 #[derive(Clone)]
 pub struct Db {
-    calls: mpsc::Sender<Call>,
+    handle: Arc<Handle>,
+}
+
+/// Closes the queue when the last [`Db`] goes.
+struct Handle {
+    queue: Arc<Queue>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.queue.close();
+    }
+}
+
+/// Calls waiting for the thread: urgent ones (recording that a message went
+/// out, which shortens the window for a duplicate after a crash) go first.
+#[derive(Default)]
+struct Queue {
+    state: Mutex<Waiting>,
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct Waiting {
+    urgent: VecDeque<Call>,
+    normal: VecDeque<Call>,
+    closed: bool,
+}
+
+impl Queue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Waiting> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn push(&self, call: Call, urgent: bool) -> bool {
+        let mut w = self.lock();
+        if w.closed {
+            return false;
+        }
+        if urgent {
+            w.urgent.push_back(call);
+        } else {
+            w.normal.push_back(call);
+        }
+        self.ready.notify_one();
+        true
+    }
+
+    fn close(&self) {
+        self.lock().closed = true;
+        self.ready.notify_all();
+    }
+
+    /// The next batch, urgent calls first; `None` once closed and drained.
+    fn take(&self) -> Option<Vec<Call>> {
+        let mut w = self.lock();
+        while w.urgent.is_empty() && w.normal.is_empty() {
+            if w.closed {
+                return None;
+            }
+            w = self
+                .ready
+                .wait(w)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        while batch.len() < MAX_BATCH {
+            match w.urgent.pop_front().or_else(|| w.normal.pop_front()) {
+                Some(call) => batch.push(call),
+                None => break,
+            }
+        }
+        Some(batch)
+    }
 }
 
 impl Db {
@@ -36,17 +113,37 @@ impl Db {
     }
 
     pub fn new(store: Store) -> Result<Db> {
-        let (calls, queue) = mpsc::channel();
+        let queue = Arc::new(Queue::default());
+        let serving = Arc::clone(&queue);
         std::thread::Builder::new()
             .name("flowbot-db".into())
-            .spawn(move || serve(store, &queue))
+            .spawn(move || serve(store, &serving))
             .map_err(|e| StoreError::Runtime(format!("cannot start the database thread: {e}")))?;
-        Ok(Db { calls })
+        Ok(Db {
+            handle: Arc::new(Handle { queue }),
+        })
     }
 
     /// Runs `f` with the store on the database thread; answers once what it
     /// wrote is committed.
     pub async fn run<R, F>(&self, f: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Store) -> Result<R> + Send + 'static,
+    {
+        self.call(f, false).await
+    }
+
+    /// Like [`Db::run`], ahead of every call that is not urgent.
+    pub async fn run_urgent<R, F>(&self, f: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Store) -> Result<R> + Send + 'static,
+    {
+        self.call(f, true).await
+    }
+
+    async fn call<R, F>(&self, f: F, urgent: bool) -> Result<R>
     where
         R: Send + 'static,
         F: FnOnce(&mut Store) -> Result<R> + Send + 'static,
@@ -63,20 +160,15 @@ impl Db {
             })
         });
         let stopped = || StoreError::Runtime("the database thread has stopped".into());
-        self.calls.send(call).map_err(|_| stopped())?;
+        if !self.handle.queue.push(call, urgent) {
+            return Err(stopped());
+        }
         answered.await.map_err(|_| stopped())?
     }
 }
 
-fn serve(mut store: Store, queue: &mpsc::Receiver<Call>) {
-    while let Ok(first) = queue.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match queue.try_recv() {
-                Ok(call) => batch.push(call),
-                Err(_) => break,
-            }
-        }
+fn serve(mut store: Store, queue: &Queue) {
+    while let Some(batch) = queue.take() {
         let grouped = batch.len() > 1 && store.begin_batch().is_ok();
         let replies: Vec<Reply> = batch
             .into_iter()

@@ -6,4 +6,5 @@
 #![allow(dead_code)]
 
 pub mod bot;
+pub mod process;
 pub mod telegram;

@@ -151,14 +151,34 @@ impl Core {
             .submit(customer_id, async move { core.handle(job).await });
     }
 
-    /// One input of one customer: the engine decides, one transaction stores it all.
+    /// One input of one customer: the engine decides, one transaction stores
+    /// it all. A database failure is retried a few times (the customer's
+    /// later inputs wait behind it); after that the update stays unprocessed
+    /// in the inbox and runs again at the next start.
     async fn handle(&self, job: Job) {
+        const ATTEMPTS: u32 = 3;
+        for attempt in 1..=ATTEMPTS {
+            match self.try_handle(job.clone()).await {
+                Ok(()) => return,
+                Err(e) => tracing::error!(
+                    update_id = job.update_id,
+                    customer = job.customer.telegram_id,
+                    attempt,
+                    error = %e,
+                    "input not stored"
+                ),
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200 * u64::from(attempt))).await;
+        }
+    }
+
+    async fn try_handle(&self, job: Job) -> Result<(), crate::store::StoreError> {
         let started = std::time::Instant::now();
         let flow = self.flow.load_full();
         let admins = Arc::clone(&self.admins);
         let (update_id, customer_id) = (job.update_id, job.customer.telegram_id);
         let kind = input_kind(&job.input);
-        let result = self
+        let (done, (telegram, crm)) = self
             .db
             .run(move |s| {
                 let now = Utc::now();
@@ -183,10 +203,10 @@ impl Core {
                 let done = s.commit(&commit, now)?;
                 Ok((done, wakes(&messages)))
             })
-            .await;
+            .await?;
         let latency_us = started.elapsed().as_micros() as u64;
-        match result {
-            Ok((Committed::Applied, (telegram, crm))) => {
+        match done {
+            Committed::Applied => {
                 tracing::info!(
                     update_id,
                     customer = customer_id,
@@ -196,14 +216,11 @@ impl Core {
                 );
                 self.wake(telegram, crm);
             }
-            Ok((Committed::AlreadyProcessed, _)) => {
+            Committed::AlreadyProcessed => {
                 tracing::info!(update_id, "update was processed before; skipped");
             }
-            Err(e) => {
-                // The update stays unprocessed in the inbox and runs again at the next start.
-                tracing::error!(update_id, customer = customer_id, error = %e, "input not stored");
-            }
         }
+        Ok(())
     }
 
     /// Marks an update processed with the messages it needs and nothing else.
@@ -343,6 +360,7 @@ impl Core {
 }
 
 /// One input for one customer.
+#[derive(Clone)]
 struct Job {
     update_id: Option<i64>,
     chat_id: Option<i64>,

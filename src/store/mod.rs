@@ -97,24 +97,23 @@ impl Store {
     pub fn load_session(&self, customer: &Customer, start_state: &str) -> Result<Session> {
         let row = self
             .conn
-            .query_row(
+            .prepare_cached(
                 "SELECT c.phone, c.registered_at, c.blocked_since, c.welcome_granted,
                         s.state, s.manager_until, s.throttle
                  FROM customers c LEFT JOIN sessions s ON s.telegram_id = c.telegram_id
                  WHERE c.telegram_id = ?1",
-                [customer.telegram_id],
-                |r| {
-                    Ok((
-                        r.get::<_, Option<String>>(0)?,
-                        r.get::<_, Option<DateTime<Utc>>>(1)?,
-                        r.get::<_, Option<DateTime<Utc>>>(2)?,
-                        r.get::<_, bool>(3)?,
-                        r.get::<_, Option<String>>(4)?,
-                        r.get::<_, Option<DateTime<Utc>>>(5)?,
-                        r.get::<_, Option<String>>(6)?,
-                    ))
-                },
-            )
+            )?
+            .query_row([customer.telegram_id], |r| {
+                Ok((
+                    r.get::<_, Option<String>>(0)?,
+                    r.get::<_, Option<DateTime<Utc>>>(1)?,
+                    r.get::<_, Option<DateTime<Utc>>>(2)?,
+                    r.get::<_, bool>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, Option<DateTime<Utc>>>(5)?,
+                    r.get::<_, Option<String>>(6)?,
+                ))
+            })
             .optional()?;
         let mut session = Session::new(customer.clone(), start_state);
         let Some((phone, registered, blocked, welcome, state, until, throttle)) = row else {
@@ -333,20 +332,21 @@ fn write_effect(tx: &Connection, id: i64, effect: &Effect, now: DateTime<Utc>) -
             expires_at,
             reason,
         } => {
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO bonus_ledger (telegram_id, delta, reason, created_at, expires_at)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![id, amount, reason, now, expires_at],
-            )?;
+            )?
+            .execute(params![id, amount, reason, now, expires_at])?;
         }
         Effect::HoldMessage { text } => {
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO held_messages (telegram_id, text, received_at) VALUES (?1, ?2, ?3)",
-                params![id, text, now],
-            )?;
+            )?
+            .execute(params![id, text, now])?;
         }
         Effect::ReleaseHeld { .. } => {
-            tx.execute("DELETE FROM held_messages WHERE telegram_id = ?1", [id])?;
+            tx.prepare_cached("DELETE FROM held_messages WHERE telegram_id = ?1")?
+                .execute([id])?;
         }
         _ => {}
     }

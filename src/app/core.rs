@@ -42,12 +42,9 @@ impl Core {
     /// Returns only when the batch is durable (so its offset may be confirmed).
     pub async fn accept_batch(&self, batch: Vec<RawUpdate>) -> anyhow::Result<()> {
         let rows: Vec<(i64, String)> = batch.into_iter().map(|u| (u.id, u.raw)).collect();
-        let raws: std::collections::HashMap<i64, String> = rows.iter().cloned().collect();
-        let added = self.db.run(move |s| s.inbox_add(&rows, Utc::now())).await?;
-        for id in added {
-            if let Some(raw) = raws.get(&id) {
-                self.dispatch(id, raw);
-            }
+        let added = self.db.run(move |s| s.inbox_add(rows, Utc::now())).await?;
+        for (id, raw) in &added {
+            self.dispatch(*id, raw);
         }
         // Back-pressure: while too much waits, stop asking Telegram for more
         // (the stored updates are safe; memory is what this protects).

@@ -30,7 +30,7 @@ pub fn messages(effects: &[Effect], to: Addressing) -> Vec<NewMessage> {
                         chat_id,
                         text,
                         markup(keyboard),
-                        to.customer_id,
+                        Some(to.customer_id),
                         false,
                     );
                 } else {
@@ -39,7 +39,7 @@ pub fn messages(effects: &[Effect], to: Addressing) -> Vec<NewMessage> {
             }
             Effect::AdminNotice { text, .. } => {
                 for &admin in to.admins {
-                    push_text(&mut out, admin, text, None, to.customer_id, true);
+                    push_text(&mut out, admin, text, None, Some(to.customer_id), true);
                 }
             }
             Effect::CopyMediaToAdmins { caption, .. } => copy_media(&mut out, caption, to),
@@ -66,10 +66,7 @@ pub fn messages(effects: &[Effect], to: Addressing) -> Vec<NewMessage> {
 /// A text for an admin chat that is not about any customer.
 pub fn admin_text(chat_id: i64, text: &str) -> Vec<NewMessage> {
     let mut out = Vec::new();
-    push_text(&mut out, chat_id, text, None, 0, true);
-    for m in &mut out {
-        m.customer_id = None;
-    }
+    push_text(&mut out, chat_id, text, None, None, true);
     out
 }
 
@@ -79,7 +76,7 @@ fn push_text(
     chat_id: i64,
     text: &str,
     markup: Option<Markup>,
-    customer_id: i64,
+    customer_id: Option<i64>,
     is_admin_notice: bool,
 ) {
     let parts = split(text, MESSAGE_LIMIT);
@@ -91,7 +88,7 @@ fn push_text(
                 text: part,
                 markup: if i == last { markup.clone() } else { None },
             },
-            customer_id: Some(customer_id),
+            customer_id,
             is_admin_notice,
         });
     }
@@ -124,7 +121,7 @@ fn copy_media(out: &mut Vec<NewMessage>, caption: &str, to: Addressing) {
             is_admin_notice: true,
         });
         if !fits {
-            push_text(out, admin, caption, None, to.customer_id, true);
+            push_text(out, admin, caption, None, Some(to.customer_id), true);
         }
     }
 }

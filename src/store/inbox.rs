@@ -9,9 +9,13 @@ use super::{Result, Store, ms};
 
 impl Store {
     /// Stores a batch of raw updates (id, JSON text) in one transaction.
-    /// Returns the ids that are new; ids already stored (pending or
+    /// Returns the updates that are new; ids already stored (pending or
     /// processed) are left alone.
-    pub fn inbox_add(&mut self, updates: &[(i64, String)], now: DateTime<Utc>) -> Result<Vec<i64>> {
+    pub fn inbox_add(
+        &mut self,
+        updates: Vec<(i64, String)>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(i64, String)>> {
         let tx = self.immediate()?;
         let mut added = Vec::with_capacity(updates.len());
         {
@@ -20,7 +24,7 @@ impl Store {
             )?;
             for (id, raw) in updates {
                 if stmt.execute(params![id, raw, ms(now)])? == 1 {
-                    added.push(*id);
+                    added.push((id, raw));
                 }
             }
         }

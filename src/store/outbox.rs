@@ -3,7 +3,7 @@
 //! (permanently refused) or dead (gave up), never deleted before retention.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 
 use super::{Result, Store, StoreError, log, ms, ms_ceil};
 use crate::outbox::{Destination, NewMessage, Payload};
@@ -200,18 +200,6 @@ impl Store {
         )?;
         tx.commit()?;
         Ok(dead.len())
-    }
-
-    /// One row by id, whatever its status (for tests and `inspect`).
-    pub fn outbox_status(&self, id: i64) -> Result<Option<(String, u32, Option<String>)>> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT status, attempts, last_error FROM outbox WHERE id = ?1",
-                [id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()?)
     }
 }
 

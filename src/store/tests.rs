@@ -140,9 +140,10 @@ mod live {
     fn an_update_is_applied_once_even_if_committed_twice() {
         let (_dir, mut store) = open();
         let added = store
-            .inbox_add(&[(10, "{}".into()), (11, "{}".into())], t0())
+            .inbox_add(vec![(10, "{}".into()), (11, "{}".into())], t0())
             .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(added, [10, 11]);
+        let ids: Vec<i64> = added.iter().map(|(id, _)| *id).collect();
+        assert_eq!(ids, [10, 11]);
         let customer = Customer {
             telegram_id: 5,
             first_name: "Анна".into(),
@@ -181,7 +182,7 @@ mod live {
         assert_eq!(pending, [11]);
         // Telegram sending the same update again does not bring it back.
         let again = store
-            .inbox_add(&[(10, "{}".into())], t0())
+            .inbox_add(vec![(10, "{}".into())], t0())
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(again.is_empty());
     }

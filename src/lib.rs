@@ -15,3 +15,4 @@ pub mod phone;
 pub mod show;
 pub mod store;
 pub mod telegram;
+pub mod wahelp;

@@ -1,0 +1,1 @@
+//! Wahelp REST API client (being written).

@@ -1,0 +1,1 @@
+//! Reading Wahelp webhook payloads (being written).

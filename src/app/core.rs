@@ -16,7 +16,9 @@ use crate::engine::{Customer, Input, step};
 use crate::flow::model::Flow;
 use crate::outbox::worker::Wake;
 use crate::outbox::{Destination, NewMessage};
-use crate::store::{BonusAdjustment, BonusChange, Commit, Committed, Db, LogEntry};
+use crate::store::{
+    BonusAdjustment, BonusChange, Commit, Committed, Db, LogEntry, PendingInput, Source,
+};
 use crate::telegram::poll::RawUpdate;
 use crate::telegram::update::{Incoming, chat_message, classify};
 
@@ -84,7 +86,7 @@ impl Core {
                 let core = self.clone();
                 let key = customer.telegram_id;
                 let job = Job {
-                    update_id: Some(update_id),
+                    source: Some(Source::Update(update_id)),
                     chat_id: Some(chat_id),
                     message_id,
                     customer,
@@ -101,7 +103,7 @@ impl Core {
                 }];
                 let core = self.clone();
                 self.serial.submit(update_id, async move {
-                    core.store_plain(update_id, messages).await;
+                    core.store_plain(Source::Update(update_id), messages).await;
                 });
             }
             Incoming::Ignored(reason) => {
@@ -114,31 +116,40 @@ impl Core {
     fn skip(&self, update_id: i64) {
         let core = self.clone();
         self.serial.submit(update_id, async move {
-            core.store_plain(update_id, Vec::new()).await;
+            core.store_plain(Source::Update(update_id), Vec::new())
+                .await;
         });
     }
 
-    /// Feeds an input that did not come from a Telegram update (a delivery
-    /// that found the customer gone, a manager's reply) to a known customer.
-    pub async fn inject(&self, customer_id: i64, input: Input) {
+    /// Applies a stored input that did not come from a Telegram update (a
+    /// delivery that found the customer gone, a manager's reply), behind
+    /// the customer's earlier inputs.
+    pub async fn inject(&self, pending: PendingInput) {
+        let PendingInput {
+            id,
+            customer_id,
+            input,
+        } = pending;
         let known = self.db.run(move |s| s.customer(customer_id)).await;
         let (customer, chat_id) = match known {
             Ok(Some(c)) => c,
             Ok(None) => {
                 tracing::warn!(
+                    input = id,
                     customer = customer_id,
-                    "input for an unknown customer dropped"
+                    "input for an unknown customer; marked processed"
                 );
-                return;
+                return self.store_plain(Source::Input(id), Vec::new()).await;
             }
             Err(e) => {
-                tracing::error!(customer = customer_id, error = %e, "cannot load customer");
+                // It stays in the queue and runs at the next start.
+                tracing::error!(input = id, customer = customer_id, error = %e, "cannot load customer");
                 return;
             }
         };
         let core = self.clone();
         let job = Job {
-            update_id: None,
+            source: Some(Source::Input(id)),
             chat_id,
             message_id: None,
             customer,
@@ -158,7 +169,7 @@ impl Core {
             match self.try_handle(job.clone()).await {
                 Ok(()) => return,
                 Err(e) => tracing::error!(
-                    update_id = job.update_id,
+                    source = ?job.source,
                     customer = job.customer.telegram_id,
                     attempt,
                     error = %e,
@@ -173,7 +184,7 @@ impl Core {
         let started = std::time::Instant::now();
         let flow = self.flow.load_full();
         let admins = Arc::clone(&self.admins);
-        let (update_id, customer_id) = (job.update_id, job.customer.telegram_id);
+        let (source, customer_id) = (job.source, job.customer.telegram_id);
         let kind = input_kind(&job.input);
         let (done, (telegram, crm)) = self
             .db
@@ -194,7 +205,7 @@ impl Core {
                     outcome: Some(&outcome),
                     chat_id: job.chat_id,
                     messages: &messages,
-                    update_id: job.update_id,
+                    source: job.source,
                     log: log_entry(&job),
                 };
                 let done = s.commit(&commit, now)?;
@@ -205,7 +216,7 @@ impl Core {
         match done {
             Committed::Applied => {
                 tracing::info!(
-                    update_id,
+                    source = ?source,
                     customer = customer_id,
                     kind,
                     latency_us,
@@ -214,21 +225,21 @@ impl Core {
                 self.wake(telegram, crm);
             }
             Committed::AlreadyProcessed => {
-                tracing::info!(update_id, "update was processed before; skipped");
+                tracing::info!(source = ?source, "input was processed before; skipped");
             }
         }
         Ok(())
     }
 
-    /// Marks an update processed with the messages it needs and nothing else.
-    async fn store_plain(&self, update_id: i64, messages: Vec<NewMessage>) {
+    /// Marks an input processed with the messages it needs and nothing else.
+    async fn store_plain(&self, source: Source, messages: Vec<NewMessage>) {
         let (telegram, crm) = wakes(&messages);
         let result = self
             .db
             .run(move |s| {
                 let commit = Commit {
                     messages: &messages,
-                    update_id: Some(update_id),
+                    source: Some(source),
                     ..Commit::default()
                 };
                 s.commit(&commit, Utc::now())
@@ -236,7 +247,7 @@ impl Core {
             .await;
         match result {
             Ok(_) => self.wake(telegram, crm),
-            Err(e) => tracing::error!(update_id, error = %e, "update not stored"),
+            Err(e) => tracing::error!(source = ?source, error = %e, "input not stored"),
         }
     }
 
@@ -258,7 +269,7 @@ impl Core {
             } else {
                 Vec::new()
             };
-            return self.store_plain(update_id, help).await;
+            return self.store_plain(Source::Update(update_id), help).await;
         };
         tracing::info!(update_id, admin_chat = chat_id, command = ?command_name(&command), "admin command");
         let answer = match command {
@@ -272,8 +283,11 @@ impl Core {
                 reason,
             } => return self.bonus(update_id, chat_id, phone, delta, reason).await,
         };
-        self.store_plain(update_id, route::admin_text(chat_id, &answer))
-            .await;
+        self.store_plain(
+            Source::Update(update_id),
+            route::admin_text(chat_id, &answer),
+        )
+        .await;
     }
 
     async fn bonus(
@@ -359,7 +373,7 @@ impl Core {
 /// One input for one customer.
 #[derive(Clone)]
 struct Job {
-    update_id: Option<i64>,
+    source: Option<Source>,
     chat_id: Option<i64>,
     message_id: Option<i32>,
     customer: Customer,

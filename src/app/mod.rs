@@ -24,7 +24,6 @@ use tokio_util::sync::CancellationToken;
 
 pub use self::core::Core;
 use crate::config::Config;
-use crate::engine::Input;
 use crate::flow::model::Flow;
 use crate::outbox::backoff::Backoff;
 use crate::outbox::ratelimit::Limits;
@@ -185,27 +184,32 @@ async fn drop_leftover_webhook(bot: &Bot) {
     }
 }
 
-/// Queues the updates stored before a stop but not processed; returns the
-/// offset to poll from.
+/// Queues the updates and inputs stored before a stop but not processed;
+/// returns the offset to poll from.
 async fn resume(core: &Core) -> anyhow::Result<i32> {
-    let (pending, last, crm) = core
+    let (pending, inputs, last, crm) = core
         .db
         .run(|s| {
             Ok((
                 s.inbox_pending()?,
+                s.inputs_pending()?,
                 s.inbox_last_id()?,
                 s.outbox_depth(Destination::Crm)?,
             ))
         })
         .await?;
-    if !pending.is_empty() {
+    if !pending.is_empty() || !inputs.is_empty() {
         tracing::info!(
-            count = pending.len(),
-            "resuming updates received before the stop"
+            updates = pending.len(),
+            inputs = inputs.len(),
+            "resuming what was received before the stop"
         );
     }
     for (id, raw) in &pending {
         core.dispatch(*id, raw);
+    }
+    for input in inputs {
+        core.inject(input).await;
     }
     if crm > 0 {
         tracing::warn!(
@@ -258,9 +262,12 @@ async fn handle_events(
         };
         match event {
             None => return,
-            Some(Event::RecipientGone { customer_id, error }) => {
-                tracing::info!(customer = customer_id, %error, "customer unreachable; marking blocked");
-                core.inject(customer_id, Input::Blocked).await;
+            Some(Event::RecipientGone(input)) => {
+                tracing::info!(
+                    customer = input.customer_id,
+                    "customer unreachable; marking blocked"
+                );
+                core.inject(input).await;
             }
             Some(Event::Dead) => announce_dead(&core).await,
         }

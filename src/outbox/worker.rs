@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use super::backoff::Backoff;
 use super::ratelimit::{Limits, RateLimiter};
 use super::{DeliveryError, Destination, Transport};
-use crate::store::{Db, OutboxRow};
+use crate::store::{Db, OutboxRow, PendingInput};
 
 /// Tells a worker that rows were inserted.
 #[derive(Debug, Clone, Default)]
@@ -52,8 +52,10 @@ pub struct Settings {
 /// What the rest of the bot must hear about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// A customer's chat refused a message for good (blocked the bot, deactivated).
-    RecipientGone { customer_id: i64, error: String },
+    /// A customer's chat refused a message for good (blocked the bot,
+    /// deactivated): the `Blocked` input stored for them, to apply now.
+    /// (Already stored: if the event is lost to a stop, it runs at the next start.)
+    RecipientGone(PendingInput),
     /// Rows were given up on; the admins are to be told.
     Dead,
 }
@@ -175,17 +177,17 @@ async fn deliver<T: Transport>(
             let next = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
             db.run_urgent(move |s| s.mark_retry(id, next, &error)).await
         }
-        Verdict::Failed => {
-            if let (Some(customer_id), false, Err(DeliveryError::RecipientGone(e))) =
-                (row.customer_id, row.is_admin_notice, &result)
-            {
-                let _ = events.send(Event::RecipientGone {
-                    customer_id,
-                    error: e.clone(),
-                });
-            }
-            db.run_urgent(move |s| s.mark_failed(id, &error, now)).await
-        }
+        Verdict::Failed => match (row.customer_id, row.is_admin_notice, &result) {
+            (Some(customer), false, Err(DeliveryError::RecipientGone(_))) => db
+                .run_urgent(move |s| s.mark_recipient_gone(id, customer, &error, now))
+                .await
+                .map(|queued| {
+                    if let Some(input) = queued {
+                        let _ = events.send(Event::RecipientGone(input));
+                    }
+                }),
+            _ => db.run_urgent(move |s| s.mark_failed(id, &error, now)).await,
+        },
         Verdict::Dead => {
             let r = db.run_urgent(move |s| s.mark_dead(id, &error, now)).await;
             let _ = events.send(Event::Dead);
@@ -389,7 +391,10 @@ mod tests {
         let event = tokio::time::timeout(Duration::from_secs(10), w.events.recv()).await;
         assert!(matches!(
             event,
-            Ok(Some(Event::RecipientGone { customer_id: 1, .. }))
+            Ok(Some(Event::RecipientGone(PendingInput {
+                customer_id: 1,
+                ..
+            })))
         ));
         w.until("the next message", |w| w.sent(1).len() == 1).await;
         assert_eq!(texts(&w.sent(1)), ["a2"]);

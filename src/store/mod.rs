@@ -9,6 +9,7 @@
 mod admin;
 mod db;
 mod inbox;
+mod inputs;
 mod log;
 mod outbox;
 mod prune;
@@ -16,6 +17,7 @@ mod schema;
 
 pub use admin::{BonusAdjustment, BonusChange, Stats};
 pub use db::Db;
+pub use inputs::PendingInput;
 pub use log::Incoming as LogEntry;
 pub use outbox::{DeadRow, OutboxRow};
 pub use prune::{Pruned, Retention};
@@ -62,17 +64,26 @@ pub struct Commit<'a> {
     pub chat_id: Option<i64>,
     /// Every message to send because of this input.
     pub messages: &'a [NewMessage],
-    /// The Telegram update this was, to mark processed.
-    pub update_id: Option<i64>,
+    /// The stored input this was, to mark processed.
+    pub source: Option<Source>,
     /// The incoming message, for the message log.
     pub log: Option<LogEntry>,
+}
+
+/// Where an input was stored before it was applied: processed marks go there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// A Telegram update in the inbox.
+    Update(i64),
+    /// A row of the input queue (see [`PendingInput`]).
+    Input(i64),
 }
 
 /// What [`Store::commit`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Committed {
     Applied,
-    /// The update had been processed before: nothing was written again.
+    /// The input had been processed before: nothing was written again.
     AlreadyProcessed,
 }
 
@@ -177,14 +188,23 @@ impl Store {
     }
 
     /// Stores everything one input changed in one `BEGIN IMMEDIATE`
-    /// transaction. An update already processed is skipped whole.
+    /// transaction. An input already processed is skipped whole.
     pub fn commit(&mut self, c: &Commit, now: DateTime<Utc>) -> Result<Committed> {
         let tx = self.immediate()?;
-        if let Some(id) = c.update_id {
-            if inbox::is_processed(&tx, id)? {
-                return Ok(Committed::AlreadyProcessed);
+        match c.source {
+            Some(Source::Update(id)) => {
+                if inbox::is_processed(&tx, id)? {
+                    return Ok(Committed::AlreadyProcessed);
+                }
+                inbox::mark_processed(&tx, id, now)?;
             }
-            inbox::mark_processed(&tx, id, now)?;
+            Some(Source::Input(id)) => {
+                if inputs::is_processed(&tx, id)? {
+                    return Ok(Committed::AlreadyProcessed);
+                }
+                inputs::mark_processed(&tx, id, now)?;
+            }
+            None => {}
         }
         if let Some(outcome) = c.outcome {
             write_session(&tx, &outcome.session, c.chat_id, now)?;

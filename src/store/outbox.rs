@@ -155,13 +155,7 @@ impl Store {
     }
 
     fn finish(&mut self, id: i64, status: &str, error: &str, now: DateTime<Utc>) -> Result<()> {
-        self.conn
-            .prepare_cached(
-                "UPDATE outbox SET status = ?2, attempts = attempts + 1, last_error = ?3,
-                        finished_at = ?4 WHERE id = ?1",
-            )?
-            .execute(params![id, status, error, ms(now)])?;
-        Ok(())
+        finish(&self.conn, id, status, error, now)
     }
 
     /// Dead rows not yet announced, as one summary line each (oldest first),
@@ -210,4 +204,20 @@ pub struct DeadRow {
     pub summary: String,
     pub error: String,
     pub is_admin_notice: bool,
+}
+
+/// Ends a row's delivery attempts with `status` (failed or dead).
+pub(super) fn finish(
+    conn: &Connection,
+    id: i64,
+    status: &str,
+    error: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE outbox SET status = ?2, attempts = attempts + 1, last_error = ?3,
+                finished_at = ?4 WHERE id = ?1",
+    )?
+    .execute(params![id, status, error, ms(now)])?;
+    Ok(())
 }

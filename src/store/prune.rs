@@ -1,4 +1,4 @@
-//! Retention: old processed update ids, finished outbox rows and the message
+//! Retention: old processed update ids and inputs, finished outbox rows and the message
 //! log are deleted by age, so the database does not grow without bound.
 
 use chrono::{DateTime, Duration, Utc};
@@ -8,6 +8,7 @@ use super::{Result, Store, ms};
 /// How long each kind of record is kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retention {
+    /// Processed Telegram update ids and processed queued inputs.
     pub processed_updates_days: u32,
     pub message_log_days: u32,
     /// Delivered, failed and announced dead outbox rows.
@@ -30,6 +31,10 @@ impl Store {
             "DELETE FROM inbox WHERE processed_at IS NOT NULL AND processed_at < ?1",
             [before(keep.processed_updates_days)],
         )?;
+        let inputs = tx.execute(
+            "DELETE FROM inputs WHERE processed_at IS NOT NULL AND processed_at < ?1",
+            [before(keep.processed_updates_days)],
+        )?;
         let log = tx.execute(
             "DELETE FROM message_log WHERE at < ?1",
             [before(keep.message_log_days)],
@@ -41,7 +46,7 @@ impl Store {
         )?;
         tx.commit()?;
         Ok(Pruned {
-            updates,
+            updates: updates + inputs,
             log,
             outbox,
         })

@@ -79,6 +79,18 @@ const MIGRATIONS: &[&str] = &[
         text        TEXT
     );
     CREATE INDEX message_log_at ON message_log (at);",
+    // 3: inputs that are not Telegram updates (a customer found gone by a
+    // delivery, a manager's reply), stored before they are applied.
+    "CREATE TABLE inputs (
+        id           INTEGER PRIMARY KEY,
+        customer_id  INTEGER NOT NULL,
+        input        TEXT NOT NULL,
+        origin       TEXT NOT NULL,
+        created_at   INTEGER NOT NULL,
+        processed_at INTEGER
+    );
+    CREATE INDEX inputs_pending ON inputs (customer_id) WHERE processed_at IS NULL;
+    CREATE INDEX inputs_processed ON inputs (processed_at) WHERE processed_at IS NOT NULL;",
 ];
 
 /// Applies every migration the database has not seen yet, each in its own transaction.

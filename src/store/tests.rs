@@ -96,9 +96,9 @@ mod live {
 
     use chrono::{Duration, TimeZone, Utc};
 
-    use crate::engine::{Customer, Outcome, Session};
+    use crate::engine::{Customer, Input, Outcome, Session};
     use crate::outbox::{Destination, NewMessage, Payload};
-    use crate::store::{Commit, Committed, Store};
+    use crate::store::{Commit, Committed, Source, Store};
 
     fn open() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
@@ -159,7 +159,7 @@ mod live {
             outcome: Some(&outcome),
             chat_id: Some(5),
             messages: &messages,
-            update_id: Some(10),
+            source: Some(Source::Update(10)),
             log: None,
         };
         let first = store
@@ -239,5 +239,60 @@ mod live {
         assert_eq!(heads(&store, t0()), ["2 dead"]);
         let stats = store.stats(t0()).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!((stats.outbox_dead, stats.outbox_pending), (2, 1));
+    }
+
+    #[test]
+    fn a_recipient_gone_queues_one_blocked_input_that_survives_a_restart() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("t.db");
+        let mut store = Store::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        store
+            .enqueue(&[text(1, "a1"), text(1, "a2")], t0())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let (rows, _) = store
+            .due_heads(Destination::Telegram, t0(), &|_| false, 100)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let first = store
+            .mark_recipient_gone(rows[0].id, 1, "403", t0())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let (next, _) = store
+            .due_heads(Destination::Telegram, t0(), &|_| false, 100)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let second = store
+            .mark_recipient_gone(next[0].id, 1, "403", t0())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let Some(queued) = first else {
+            panic!("no Blocked input queued")
+        };
+        assert_eq!((queued.customer_id, &queued.input), (1, &Input::Blocked));
+        assert_eq!(second, None, "one Blocked input waits already");
+        drop(store);
+
+        // A stop before the input ran: it is still there at the next start.
+        let mut store = Store::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        let pending = store.inputs_pending().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(pending, std::slice::from_ref(&queued));
+        let commit = Commit {
+            source: Some(Source::Input(queued.id)),
+            ..Commit::default()
+        };
+        let applied = store
+            .commit(&commit, t0())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let again = store
+            .commit(&commit, t0())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (applied, again),
+            (Committed::Applied, Committed::AlreadyProcessed)
+        );
+        assert!(
+            store
+                .inputs_pending()
+                .unwrap_or_else(|e| panic!("{e}"))
+                .is_empty()
+        );
+        let stats = store.stats(t0()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(stats.outbox_failed, 2);
     }
 }

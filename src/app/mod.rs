@@ -11,7 +11,7 @@ mod core;
 pub mod route;
 pub mod serial;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,6 +27,7 @@ use crate::config::Config;
 use crate::flow::model::Flow;
 use crate::outbox::backoff::Backoff;
 use crate::outbox::ratelimit::Limits;
+use crate::outbox::receipts::Receipts;
 use crate::outbox::worker::{Event, Settings, Wake, Worker};
 use crate::outbox::{Destination, NewMessage};
 use crate::store::{Db, DeadRow, Retention};
@@ -73,6 +74,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     if core.admins.is_empty() {
         tracing::warn!("ADMIN_CHAT_IDS is empty: admin notices and file copies go nowhere");
     }
+    let receipts = open_receipts(&db, &config.database_path).await?;
     let offset = resume(&core).await?;
 
     let (events_tx, events_rx) = mpsc::unbounded_channel();
@@ -82,6 +84,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         settings: telegram_settings(&config),
         wake: core.wake_telegram.clone(),
         events: events_tx,
+        receipts: Some(receipts),
     };
     let worker = tokio::spawn(worker.run(shutdown.clone()));
     let events = tokio::spawn(handle_events(core.clone(), events_rx, shutdown.clone()));
@@ -182,6 +185,32 @@ async fn drop_leftover_webhook(bot: &Bot) {
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "cannot read the webhook state"),
     }
+}
+
+/// Opens the delivery receipts file beside the database and marks
+/// delivered what a previous run noted there but did not record (a crash
+/// between the two), before anything is delivered again.
+async fn open_receipts(db: &Db, database: &Path) -> anyhow::Result<Arc<Receipts>> {
+    let mut path = database.as_os_str().to_owned();
+    path.push("-receipts");
+    let path = PathBuf::from(path);
+    let (receipts, left) = Receipts::open(&path)
+        .with_context(|| format!("cannot open the receipts file {}", path.display()))?;
+    if !left.is_empty() {
+        let ids: Vec<i64> = left.iter().map(|r| r.row_id).collect();
+        let marked = db
+            .run(move |s| s.confirm_receipts(&ids, Utc::now()))
+            .await?;
+        tracing::info!(
+            receipts = left.len(),
+            marked,
+            "deliveries noted before the stop were recorded"
+        );
+    }
+    receipts
+        .clear()
+        .with_context(|| format!("cannot empty the receipts file {}", path.display()))?;
+    Ok(Arc::new(receipts))
 }
 
 /// Queues the updates and inputs stored before a stop but not processed;

@@ -7,6 +7,7 @@
 
 pub mod backoff;
 pub mod ratelimit;
+pub mod receipts;
 pub mod split;
 pub mod worker;
 

@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::backoff::Backoff;
 use super::ratelimit::{Limits, RateLimiter};
+use super::receipts::{Receipt, Receipts};
 use super::{DeliveryError, Destination, Transport};
 use crate::store::{Db, OutboxRow, PendingInput};
 
@@ -66,6 +67,9 @@ pub struct Worker<T> {
     pub settings: Settings,
     pub wake: Wake,
     pub events: mpsc::UnboundedSender<Event>,
+    /// Where successful deliveries are noted before the database hears of
+    /// them (fewer duplicates after a crash); `None` in tests that do not care.
+    pub receipts: Option<Arc<Receipts>>,
 }
 
 impl<T: Transport> Worker<T> {
@@ -136,6 +140,7 @@ impl<T: Transport> Worker<T> {
                         row,
                         self.settings,
                         self.events.clone(),
+                        self.receipts.clone(),
                     ));
                 }
                 Err(wait) => nap = nap.min(wait),
@@ -152,6 +157,7 @@ async fn deliver<T: Transport>(
     row: OutboxRow,
     settings: Settings,
     events: mpsc::UnboundedSender<Event>,
+    receipts: Option<Arc<Receipts>>,
 ) -> String {
     let started = Instant::now();
     let result = transport.deliver(&row.payload).await;
@@ -172,7 +178,14 @@ async fn deliver<T: Transport>(
         .map(ToString::to_string)
         .unwrap_or_default();
     let stored = match verdict {
-        Verdict::Delivered => db.run_urgent(move |s| s.mark_delivered(&row, now)).await,
+        Verdict::Delivered => {
+            let noted = receipts.filter(|r| note(r, id));
+            let marked = db.run_urgent(move |s| s.mark_delivered(&row, now)).await;
+            if let (Some(r), Ok(())) = (noted, &marked) {
+                r.confirmed();
+            }
+            marked
+        }
         Verdict::Retry(wait) => {
             let next = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
             db.run_urgent(move |s| s.mark_retry(id, next, &error)).await
@@ -198,6 +211,21 @@ async fn deliver<T: Transport>(
         tracing::error!(row = id, error = %e, "outbox: cannot record a delivery result; the row stays pending");
     }
     queue
+}
+
+/// Notes a delivery in the receipts file; says whether it was written.
+fn note(receipts: &Receipts, row_id: i64) -> bool {
+    let receipt = Receipt {
+        row_id,
+        remote_id: None,
+    };
+    match receipts.record(&receipt) {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(row = row_id, error = %e, "cannot write a delivery receipt");
+            false
+        }
+    }
 }
 
 /// What to do with a row after one attempt.
@@ -301,6 +329,7 @@ mod tests {
             },
             wake: wake.clone(),
             events: tx,
+            receipts: None,
         };
         tokio::spawn(worker.run(shutdown.clone()));
         Running {

@@ -3,7 +3,7 @@
 //! (permanently refused) or dead (gave up), never deleted before retention.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Result, Store, StoreError, log, ms, ms_ceil};
 use crate::outbox::{Destination, NewMessage, Payload};
@@ -123,14 +123,54 @@ impl Store {
     /// The row went out: record it, and log the message, in one transaction.
     pub fn mark_delivered(&mut self, row: &OutboxRow, now: DateTime<Utc>) -> Result<()> {
         let tx = self.immediate()?;
-        tx.prepare_cached(
-            "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, finished_at = ?2
-             WHERE id = ?1",
-        )?
-        .execute(params![row.id, ms(now)])?;
-        log::outgoing(&tx, row, now)?;
+        delivered(&tx, row, now)?;
         tx.commit()?;
         Ok(())
+    }
+
+    /// Marks delivered the rows a previous run noted in its receipts file
+    /// but did not get to mark here (a crash in between); rows no longer
+    /// pending are left alone. Returns how many were marked.
+    pub fn confirm_receipts(&mut self, row_ids: &[i64], now: DateTime<Utc>) -> Result<usize> {
+        let tx = self.immediate()?;
+        let mut marked = 0;
+        for &id in row_ids {
+            let row = tx
+                .prepare_cached(
+                    "SELECT queue, customer_id, is_admin_notice, payload, attempts, created_at
+                     FROM outbox WHERE id = ?1 AND status = 'pending'",
+                )?
+                .query_row([id], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get(4)?,
+                        r.get::<_, i64>(5)?,
+                    ))
+                })
+                .optional()?;
+            let Some((queue, customer_id, is_admin_notice, payload, attempts, created)) = row
+            else {
+                continue;
+            };
+            let payload = serde_json::from_str(&payload)
+                .map_err(|e| StoreError::Corrupt(format!("outbox row {id}: {e}")))?;
+            let row = OutboxRow {
+                id,
+                queue,
+                customer_id,
+                is_admin_notice,
+                payload,
+                attempts,
+                created_at: DateTime::from_timestamp_millis(created).unwrap_or(now),
+            };
+            delivered(&tx, &row, now)?;
+            marked += 1;
+        }
+        tx.commit()?;
+        Ok(marked)
     }
 
     /// Try again at `next`; `error` is kept for `/stats` and the logs.
@@ -220,4 +260,13 @@ pub(super) fn finish(
     )?
     .execute(params![id, status, error, ms(now)])?;
     Ok(())
+}
+
+fn delivered(tx: &Connection, row: &OutboxRow, now: DateTime<Utc>) -> Result<()> {
+    tx.prepare_cached(
+        "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, finished_at = ?2
+         WHERE id = ?1",
+    )?
+    .execute(params![row.id, ms(now)])?;
+    log::outgoing(tx, row, now)
 }

@@ -134,6 +134,9 @@ struct Progress {
     unprocessed: i64,
     telegram_pending: i64,
     telegram_delivered: i64,
+    /// Pending rows whose delivery the bot noted in its receipts file (the
+    /// next start marks them delivered without sending them again).
+    telegram_receipted: i64,
 }
 
 fn read_progress(path: &Path) -> rusqlite::Result<Progress> {
@@ -150,19 +153,40 @@ fn read_progress(path: &Path) -> rusqlite::Result<Progress> {
         [],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
+    let receipted = receipts(path);
+    let mut telegram_receipted = 0;
+    let mut stmt = conn
+        .prepare("SELECT id FROM outbox WHERE destination = 'telegram' AND status = 'pending'")?;
+    for id in stmt.query_map([], |r| r.get::<_, i64>(0))? {
+        telegram_receipted += i64::from(receipted.contains(&id?));
+    }
     Ok(Progress {
         processed,
         unprocessed,
         telegram_pending,
         telegram_delivered,
+        telegram_receipted,
     })
 }
 
-/// Telegram rows marked delivered (0 before the database exists).
+/// Row ids in the bot's receipts file beside the database (complete lines only).
+fn receipts(db: &Path) -> std::collections::HashSet<i64> {
+    let mut path = db.as_os_str().to_owned();
+    path.push("-receipts");
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let complete = text.rfind('\n').map_or("", |end| &text[..end]);
+    complete
+        .lines()
+        .filter_map(|l| l.split('\t').next()?.parse().ok())
+        .collect()
+}
+
+/// Telegram rows marked delivered, in the database or in the receipts
+/// file (0 before the database exists).
 async fn delivered(path: &Path) -> usize {
-    progress(path)
-        .await
-        .map_or(0, |p| usize::try_from(p.telegram_delivered).unwrap_or(0))
+    progress(path).await.map_or(0, |p| {
+        usize::try_from(p.telegram_delivered + p.telegram_receipted).unwrap_or(0)
+    })
 }
 
 /// `None` while the database or its tables do not exist yet.

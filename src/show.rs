@@ -19,6 +19,7 @@ pub fn line(effect: &Effect) -> String {
             }
             out
         }
+        Effect::ReplyFile(file) => format!("бот: файл {}", file.url),
         Effect::ForwardToCrm {
             target,
             channel,
@@ -98,6 +99,9 @@ pub fn json(effect: &Effect) -> Value {
     match effect {
         Effect::Reply { text, keyboard } => {
             json!({"effect": "reply", "text": text, "keyboard": keyboard_json(keyboard)})
+        }
+        Effect::ReplyFile(file) => {
+            json!({"effect": "reply_file", "url": file.url, "kind": file.kind})
         }
         Effect::ForwardToCrm {
             target,

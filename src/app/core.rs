@@ -399,7 +399,7 @@ fn input_kind(input: &Input) -> &'static str {
 /// The incoming message as the message log keeps it (status changes are not messages).
 fn log_entry(job: &Job) -> Option<LogEntry> {
     let text = match &job.input {
-        Input::Text { text } | Input::ManagerReply { text } => Some(text.clone()),
+        Input::Text { text } | Input::ManagerReply { text, .. } => Some(text.clone()),
         Input::Contact { phone, .. } => Some(phone.clone()),
         Input::Media { caption, .. } => caption.clone(),
         Input::Blocked | Input::Unblocked => return None,

@@ -197,9 +197,12 @@ async fn open_receipts(db: &Db, database: &Path) -> anyhow::Result<Arc<Receipts>
     let (receipts, left) = Receipts::open(&path)
         .with_context(|| format!("cannot open the receipts file {}", path.display()))?;
     if !left.is_empty() {
-        let ids: Vec<i64> = left.iter().map(|r| r.row_id).collect();
+        let found: Vec<(i64, Option<String>)> = left
+            .iter()
+            .map(|r| (r.row_id, r.remote_id.clone()))
+            .collect();
         let marked = db
-            .run(move |s| s.confirm_receipts(&ids, Utc::now()))
+            .run(move |s| s.confirm_receipts(&found, Utc::now()))
             .await?;
         tracing::info!(
             receipts = left.len(),

@@ -64,9 +64,7 @@ fn parse_line(line: &str, own_id: i64) -> Line {
         "/voice" => media(MediaKind::Voice),
         "/sticker" => media(MediaKind::Sticker),
         "/location" => media(MediaKind::Location),
-        "@manager" => Line::Input(Input::ManagerReply {
-            text: rest.to_owned(),
-        }),
+        "@manager" => Line::Input(Input::manager(rest)),
         "@blocked" => Line::Input(Input::Blocked),
         "@unblocked" => Line::Input(Input::Unblocked),
         "@time" => Line::Time(rest.to_owned()),
@@ -208,9 +206,7 @@ mod tests {
         );
         assert_eq!(
             parse_line("@manager Здравствуйте!", 1),
-            Line::Input(Input::ManagerReply {
-                text: "Здравствуйте!".into()
-            })
+            Line::Input(Input::manager("Здравствуйте!"))
         );
         assert_eq!(
             parse_line("@time 2026-11-23T21:00", 1),

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::input::FileLink;
 use crate::flow::model::KeyboardChoice;
 use crate::phone::Phone;
 
@@ -14,6 +15,8 @@ pub enum Effect {
         text: String,
         keyboard: KeyboardChoice,
     },
+    /// Send the customer a file by its link (a manager's attachment).
+    ReplyFile(FileLink),
     /// Send text to the CRM (a manager in amoCRM via Wahelp).
     ForwardToCrm {
         target: String,
@@ -64,6 +67,7 @@ impl Effect {
         matches!(
             self,
             Effect::Reply { .. }
+                | Effect::ReplyFile(_)
                 | Effect::ForwardToCrm { .. }
                 | Effect::AdminNotice { .. }
                 | Effect::CopyMediaToAdmins { .. }

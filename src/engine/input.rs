@@ -17,15 +17,42 @@ pub enum Input {
         media: MediaKind,
         caption: Option<String>,
     },
-    /// A manager's reply from the CRM.
-    ManagerReply { text: String },
+    /// A manager's reply from the CRM, maybe with a file (by URL).
+    ManagerReply {
+        text: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        file: Option<FileLink>,
+    },
     /// The customer blocked the bot.
     Blocked,
     /// The customer unblocked the bot.
     Unblocked,
 }
 
+/// A file a manager sent, as a link Telegram may fetch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileLink {
+    pub url: String,
+    pub kind: FileKind,
+}
+
+/// How a linked file is best shown in Telegram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileKind {
+    Photo,
+    Document,
+}
+
 impl Input {
+    /// A manager's text reply without a file.
+    pub fn manager(text: impl Into<String>) -> Input {
+        Input::ManagerReply {
+            text: text.into(),
+            file: None,
+        }
+    }
+
     pub fn text(text: impl Into<String>) -> Input {
         Input::Text { text: text.into() }
     }

@@ -27,7 +27,7 @@ mod run;
 mod session;
 
 pub use effect::Effect;
-pub use input::{Input, MediaKind};
+pub use input::{FileKind, FileLink, Input, MediaKind};
 pub use run::{Outcome, step};
 pub use session::{BonusEntry, Customer, HeldMessage, Session};
 

@@ -103,6 +103,12 @@ impl Run<'_> {
         let until = self.now + chrono::Duration::minutes(minutes);
         self.session.manager_until = Some(until);
         self.effects.push(Effect::EnterManagerChat { until });
+        if let Input::ManagerReply {
+            file: Some(file), ..
+        } = self.input
+        {
+            self.effects.push(Effect::ReplyFile(file.clone()));
+        }
         let actions = &self.flow.manager.actions;
         self.exec(actions);
     }
@@ -440,7 +446,7 @@ impl Run<'_> {
 
     fn input_text(&self) -> &str {
         match self.input {
-            Input::Text { text } | Input::ManagerReply { text } => text,
+            Input::Text { text } | Input::ManagerReply { text, .. } => text,
             Input::Media {
                 caption: Some(c), ..
             } => c,

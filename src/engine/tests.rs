@@ -145,14 +145,7 @@ fn with_a_manager_only_the_exact_label_is_a_button() {
 #[test]
 fn a_manager_chat_ends_on_time() {
     let flow = flow();
-    let out = step(
-        &flow,
-        &with_phone(),
-        &Input::ManagerReply {
-            text: "Здравствуйте".into(),
-        },
-        t0(),
-    );
+    let out = step(&flow, &with_phone(), &Input::manager("Здравствуйте"), t0());
     assert_eq!(replies(&out.effects), ["Здравствуйте"]);
     assert!(
         out.session
@@ -286,14 +279,7 @@ fn blocking_marks_the_customer_and_runs_the_blocked_rule_at_most_daily() {
         target: "admins".into(),
         text: "Блок Анна".into()
     }));
-    let reply = step(
-        &flow,
-        &blocked.session,
-        &Input::ManagerReply {
-            text: "ау".into()
-        },
-        t0(),
-    );
+    let reply = step(&flow, &blocked.session, &Input::manager("ау"), t0());
     assert!(reply.effects.is_empty(), "{:?}", reply.effects);
     let back = step(&flow, &blocked.session, &Input::text("я тут"), t0());
     assert_eq!(back.effects[0], Effect::ClearBlocked);

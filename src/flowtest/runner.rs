@@ -243,9 +243,7 @@ fn step_input(
             phone: p.clone(),
             user_id: None,
         }),
-        s.manager
-            .as_ref()
-            .map(|t| Input::ManagerReply { text: t.clone() }),
+        s.manager.as_ref().map(Input::manager),
         s.blocked
             .map(|b| if b { Input::Blocked } else { Input::Unblocked }),
     ];

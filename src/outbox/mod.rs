@@ -15,6 +15,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::engine::FileKind;
+
 /// Which adapter delivers a row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -85,6 +87,13 @@ pub enum Payload {
         message_id: i32,
         caption: String,
     },
+    /// `sendPhoto`/`sendDocument` by URL (a manager's attachment). When
+    /// Telegram cannot fetch the URL, the link goes as text instead.
+    TelegramFile {
+        chat_id: i64,
+        url: String,
+        file_kind: FileKind,
+    },
     /// `answerCallbackQuery`: stops the spinner on an inline button.
     TelegramAnswerCallback { callback_id: String },
     /// A text for the manager in the CRM, about one customer.
@@ -94,12 +103,14 @@ pub enum Payload {
         channel: String,
         text: String,
     },
+    /// A webhook call we did not consume, passed on to the relay URL as it came.
+    WebhookRelay { body: String },
 }
 
 impl Payload {
     pub fn destination(&self) -> Destination {
         match self {
-            Payload::CrmText { .. } => Destination::Crm,
+            Payload::CrmText { .. } | Payload::WebhookRelay { .. } => Destination::Crm,
             _ => Destination::Telegram,
         }
     }
@@ -107,20 +118,21 @@ impl Payload {
     /// The ordering queue: rows of one queue are delivered one at a time, in order.
     pub fn queue(&self) -> String {
         match self {
-            Payload::TelegramText { chat_id, .. } | Payload::TelegramCopy { chat_id, .. } => {
-                format!("tg:{chat_id}")
-            }
+            Payload::TelegramText { chat_id, .. }
+            | Payload::TelegramCopy { chat_id, .. }
+            | Payload::TelegramFile { chat_id, .. } => format!("tg:{chat_id}"),
             Payload::TelegramAnswerCallback { callback_id } => format!("cb:{callback_id}"),
             Payload::CrmText { customer_id, .. } => format!("crm:{customer_id}"),
+            Payload::WebhookRelay { .. } => "relay".to_owned(),
         }
     }
 
     /// The Telegram chat a row goes to, if any (for per-chat rate limits).
     pub fn chat_id(&self) -> Option<i64> {
         match self {
-            Payload::TelegramText { chat_id, .. } | Payload::TelegramCopy { chat_id, .. } => {
-                Some(*chat_id)
-            }
+            Payload::TelegramText { chat_id, .. }
+            | Payload::TelegramCopy { chat_id, .. }
+            | Payload::TelegramFile { chat_id, .. } => Some(*chat_id),
             _ => None,
         }
     }
@@ -132,6 +144,8 @@ impl Payload {
                 format!("message to chat {chat_id} ({} chars)", text.chars().count())
             }
             Payload::TelegramCopy { chat_id, .. } => format!("file copy to chat {chat_id}"),
+            Payload::TelegramFile { chat_id, .. } => format!("linked file to chat {chat_id}"),
+            Payload::WebhookRelay { body } => format!("webhook relay ({} bytes)", body.len()),
             Payload::TelegramAnswerCallback { .. } => "callback answer".to_owned(),
             Payload::CrmText {
                 customer_id, text, ..
@@ -170,10 +184,18 @@ pub enum DeliveryError {
     Permanent(String),
 }
 
+/// A successful delivery.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Delivered {
+    /// The receiving service's id for the message, when we must remember it
+    /// (the CRM's id of a message we sent, to recognise its echo).
+    pub remote_id: Option<String>,
+}
+
 /// Something that carries a payload to the outside world.
 pub trait Transport: Send + Sync + 'static {
     fn deliver(
         &self,
         payload: &Payload,
-    ) -> impl std::future::Future<Output = Result<(), DeliveryError>> + Send;
+    ) -> impl std::future::Future<Output = Result<Delivered, DeliveryError>> + Send;
 }

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use super::backoff::Backoff;
 use super::ratelimit::{Limits, RateLimiter};
 use super::receipts::{Receipt, Receipts};
-use super::{DeliveryError, Destination, Transport};
+use super::{Delivered, DeliveryError, Destination, Transport};
 use crate::store::{Db, OutboxRow, PendingInput};
 
 /// Tells a worker that rows were inserted.
@@ -166,7 +166,7 @@ async fn deliver<T: Transport>(
     let (id, attempt) = (row.id, row.attempts + 1);
     let verdict = Verdict::of(&result, &row, &settings);
     match &result {
-        Ok(()) => tracing::info!(row = id, %queue, latency_ms, "delivered"),
+        Ok(_) => tracing::info!(row = id, %queue, latency_ms, "delivered"),
         Err(e) => {
             tracing::warn!(row = id, %queue, attempt, latency_ms, error = %e, ?verdict, "delivery failed")
         }
@@ -179,8 +179,11 @@ async fn deliver<T: Transport>(
         .unwrap_or_default();
     let stored = match verdict {
         Verdict::Delivered => {
-            let noted = receipts.filter(|r| note(r, id));
-            let marked = db.run_urgent(move |s| s.mark_delivered(&row, now)).await;
+            let remote_id = result.ok().and_then(|d| d.remote_id);
+            let noted = receipts.filter(|r| note(r, id, remote_id.as_deref()));
+            let marked = db
+                .run_urgent(move |s| s.mark_delivered(&row, remote_id.as_deref(), now))
+                .await;
             if let (Some(r), Ok(())) = (noted, &marked) {
                 r.confirmed();
             }
@@ -190,17 +193,14 @@ async fn deliver<T: Transport>(
             let next = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
             db.run_urgent(move |s| s.mark_retry(id, next, &error)).await
         }
-        Verdict::Failed => match (row.customer_id, row.is_admin_notice, &result) {
-            (Some(customer), false, Err(DeliveryError::RecipientGone(_))) => db
-                .run_urgent(move |s| s.mark_recipient_gone(id, customer, &error, now))
-                .await
-                .map(|queued| {
-                    if let Some(input) = queued {
-                        let _ = events.send(Event::RecipientGone(input));
-                    }
-                }),
-            _ => db.run_urgent(move |s| s.mark_failed(id, &error, now)).await,
-        },
+        Verdict::Gone(customer) => db
+            .run_urgent(move |s| s.mark_recipient_gone(id, customer, &error, now))
+            .await
+            .map(|queued| {
+                if let Some(input) = queued {
+                    let _ = events.send(Event::RecipientGone(input));
+                }
+            }),
         Verdict::Dead => {
             let r = db.run_urgent(move |s| s.mark_dead(id, &error, now)).await;
             let _ = events.send(Event::Dead);
@@ -214,10 +214,10 @@ async fn deliver<T: Transport>(
 }
 
 /// Notes a delivery in the receipts file; says whether it was written.
-fn note(receipts: &Receipts, row_id: i64) -> bool {
+fn note(receipts: &Receipts, row_id: i64, remote_id: Option<&str>) -> bool {
     let receipt = Receipt {
         row_id,
-        remote_id: None,
+        remote_id: remote_id.map(str::to_owned),
     };
     match receipts.record(&receipt) {
         Ok(()) => true,
@@ -233,24 +233,36 @@ fn note(receipts: &Receipts, row_id: i64) -> bool {
 enum Verdict {
     Delivered,
     Retry(Duration),
-    Failed,
+    /// The customer's chat refused it for good: the customer is blocked.
+    Gone(i64),
+    /// Given up (refused, too many attempts, too old): kept and announced.
     Dead,
 }
 
 impl Verdict {
-    fn of(result: &Result<(), DeliveryError>, row: &OutboxRow, s: &Settings) -> Verdict {
+    fn of(result: &Result<Delivered, DeliveryError>, row: &OutboxRow, s: &Settings) -> Verdict {
+        let error = match result {
+            Ok(_) => return Verdict::Delivered,
+            Err(e) => e,
+        };
+        // Only a customer's own chat refusing us means the customer is gone.
+        let customer = row.customer_id.filter(|_| {
+            row.payload.destination() == Destination::Telegram
+                && !row.is_admin_notice
+                && row.payload.chat_id().is_some()
+        });
         let attempt = row.attempts.saturating_add(1);
         let age = (Utc::now() - row.created_at)
             .to_std()
             .unwrap_or(Duration::ZERO);
         let exhausted = attempt >= s.max_attempts || age >= s.max_age;
-        match result {
-            Ok(()) => Verdict::Delivered,
-            Err(DeliveryError::RecipientGone(_) | DeliveryError::Permanent(_)) => Verdict::Failed,
-            Err(_) if exhausted => Verdict::Dead,
+        match (error, customer) {
+            (DeliveryError::RecipientGone(_), Some(customer)) => Verdict::Gone(customer),
+            (DeliveryError::RecipientGone(_) | DeliveryError::Permanent(_), _) => Verdict::Dead,
+            _ if exhausted => Verdict::Dead,
             // Telegram's wait is honoured exactly, without jitter.
-            Err(DeliveryError::RetryAfter(wait)) => Verdict::Retry(*wait),
-            Err(DeliveryError::Transient(_)) => Verdict::Retry(s.backoff.delay_random(attempt)),
+            (DeliveryError::RetryAfter(wait), _) => Verdict::Retry(*wait),
+            (DeliveryError::Transient(_), _) => Verdict::Retry(s.backoff.delay_random(attempt)),
         }
     }
 }
@@ -274,7 +286,7 @@ mod tests {
     }
 
     impl Transport for Script {
-        async fn deliver(&self, payload: &Payload) -> Result<(), DeliveryError> {
+        async fn deliver(&self, payload: &Payload) -> Result<Delivered, DeliveryError> {
             let Payload::TelegramText { chat_id, text, .. } = payload else {
                 return Err(DeliveryError::Permanent("not a text".into()));
             };
@@ -289,7 +301,7 @@ mod tests {
             }
             let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
             sent.push((*chat_id, text.clone(), Instant::now()));
-            Ok(())
+            Ok(Delivered::default())
         }
     }
 

@@ -40,7 +40,8 @@ pub(super) fn outgoing(tx: &Connection, row: &OutboxRow, now: DateTime<Utc>) -> 
         Payload::TelegramCopy {
             chat_id, caption, ..
         } => ("copy", Some(*chat_id), Some(caption)),
-        Payload::TelegramAnswerCallback { .. } => return Ok(()),
+        Payload::TelegramFile { chat_id, url, .. } => ("file", Some(*chat_id), Some(url)),
+        Payload::TelegramAnswerCallback { .. } | Payload::WebhookRelay { .. } => return Ok(()),
         Payload::CrmText { text, .. } => ("crm", None, Some(text)),
     };
     tx.prepare_cached(

@@ -7,6 +7,7 @@
 //! processed change together or not at all.
 
 mod admin;
+mod crm;
 mod db;
 mod inbox;
 mod inputs;
@@ -14,13 +15,16 @@ mod log;
 mod outbox;
 mod prune;
 mod schema;
+mod webhook;
 
 pub use admin::{BonusAdjustment, BonusChange, Stats};
+pub use crm::CrmContact;
 pub use db::Db;
 pub use inputs::PendingInput;
 pub use log::Incoming as LogEntry;
 pub use outbox::{DeadRow, OutboxRow};
 pub use prune::{Pruned, Retention};
+pub use webhook::{Fate, LoggedCall, ManagerMessage, WebhookCall};
 
 use std::path::Path;
 

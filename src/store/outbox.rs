@@ -120,10 +120,17 @@ impl Store {
         )?)
     }
 
-    /// The row went out: record it, and log the message, in one transaction.
-    pub fn mark_delivered(&mut self, row: &OutboxRow, now: DateTime<Utc>) -> Result<()> {
+    /// The row went out: record it, log the message and remember the
+    /// receiving service's id for it (a CRM message's echo is recognised
+    /// by it), in one transaction.
+    pub fn mark_delivered(
+        &mut self,
+        row: &OutboxRow,
+        remote_id: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         let tx = self.immediate()?;
-        delivered(&tx, row, now)?;
+        delivered(&tx, row, remote_id, now)?;
         tx.commit()?;
         Ok(())
     }
@@ -131,10 +138,15 @@ impl Store {
     /// Marks delivered the rows a previous run noted in its receipts file
     /// but did not get to mark here (a crash in between); rows no longer
     /// pending are left alone. Returns how many were marked.
-    pub fn confirm_receipts(&mut self, row_ids: &[i64], now: DateTime<Utc>) -> Result<usize> {
+    pub fn confirm_receipts(
+        &mut self,
+        receipts: &[(i64, Option<String>)],
+        now: DateTime<Utc>,
+    ) -> Result<usize> {
         let tx = self.immediate()?;
         let mut marked = 0;
-        for &id in row_ids {
+        for (id, remote_id) in receipts {
+            let id = *id;
             let row = tx
                 .prepare_cached(
                     "SELECT queue, customer_id, is_admin_notice, payload, attempts, created_at
@@ -166,7 +178,7 @@ impl Store {
                 attempts,
                 created_at: DateTime::from_timestamp_millis(created).unwrap_or(now),
             };
-            delivered(&tx, &row, now)?;
+            delivered(&tx, &row, remote_id.as_deref(), now)?;
             marked += 1;
         }
         tx.commit()?;
@@ -262,11 +274,19 @@ pub(super) fn finish(
     Ok(())
 }
 
-fn delivered(tx: &Connection, row: &OutboxRow, now: DateTime<Utc>) -> Result<()> {
+fn delivered(
+    tx: &Connection,
+    row: &OutboxRow,
+    remote_id: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<()> {
     tx.prepare_cached(
         "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, finished_at = ?2
          WHERE id = ?1",
     )?
     .execute(params![row.id, ms(now)])?;
+    if let Some(message_id) = remote_id {
+        super::crm::remember_sent(tx, message_id, row.customer_id, now)?;
+    }
     log::outgoing(tx, row, now)
 }

@@ -91,6 +91,29 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX inputs_pending ON inputs (customer_id) WHERE processed_at IS NULL;
     CREATE INDEX inputs_processed ON inputs (processed_at) WHERE processed_at IS NOT NULL;",
+    // 4: the CRM bridge: each customer's Wahelp user id, the ids of CRM
+    // messages we sent (their echo is ignored) and received (forwarded
+    // once), and every webhook call with how it was read.
+    "CREATE TABLE crm_users (
+        customer_id INTEGER PRIMARY KEY,
+        crm_user_id TEXT NOT NULL,
+        updated_at  INTEGER NOT NULL
+    );
+    CREATE TABLE crm_messages (
+        message_id  TEXT PRIMARY KEY,
+        origin      TEXT NOT NULL CHECK (origin IN ('sent', 'received')),
+        customer_id INTEGER,
+        at          INTEGER NOT NULL
+    );
+    CREATE INDEX crm_messages_at ON crm_messages (at);
+    CREATE TABLE webhook_log (
+        id          INTEGER PRIMARY KEY,
+        received_at INTEGER NOT NULL,
+        body        TEXT NOT NULL,
+        reading     TEXT NOT NULL,
+        outcome     TEXT NOT NULL
+    );
+    CREATE INDEX webhook_log_at ON webhook_log (received_at);",
 ];
 
 /// Applies every migration the database has not seen yet, each in its own transaction.

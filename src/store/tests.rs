@@ -208,7 +208,7 @@ mod live {
         assert_eq!(next, Some(t0() + Duration::seconds(7)));
         assert_eq!(heads(&store, t0() + Duration::seconds(7)), ["a1", "b1"]);
         store
-            .mark_delivered(&rows[0], t0())
+            .mark_delivered(&rows[0], None, t0())
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(heads(&store, t0() + Duration::seconds(7)), ["a2", "b1"]);
     }
@@ -294,5 +294,167 @@ mod live {
         );
         let stats = store.stats(t0()).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(stats.outbox_failed, 2);
+    }
+}
+
+mod bridge {
+    //! The CRM bridge's records: echoes, duplicates, unknown phones.
+
+    use chrono::{TimeZone, Utc};
+
+    use crate::engine::{Customer, Input, Outcome, Session};
+    use crate::outbox::{Destination, NewMessage, Payload};
+    use crate::phone::Phone;
+    use crate::store::{Fate, ManagerMessage, Store, WebhookCall};
+
+    fn t0() -> chrono::DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 24, 9, 0, 0)
+            .single()
+            .unwrap_or_default()
+    }
+
+    fn phone(p: &str) -> Phone {
+        Phone::parse(p).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A store with customer 5 whose phone is +79991234567.
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let mut store = Store::open(&dir.path().join("t.db")).unwrap_or_else(|e| panic!("{e}"));
+        let customer = Customer {
+            telegram_id: 5,
+            first_name: "Анна".into(),
+            last_name: Some("Петрова".into()),
+            username: None,
+        };
+        let mut session = Session::new(customer, "main");
+        session.phone = Some(phone("+79991234567"));
+        let outcome = Outcome {
+            effects: Vec::new(),
+            session,
+        };
+        store
+            .apply(&outcome, t0())
+            .unwrap_or_else(|e| panic!("{e}"));
+        (dir, store)
+    }
+
+    fn message(id: &str, p: &str) -> ManagerMessage {
+        ManagerMessage {
+            event: 0,
+            message_id: Some(id.into()),
+            phone: phone(p),
+            text: "Здравствуйте".into(),
+            file: None,
+        }
+    }
+
+    fn accept(store: &mut Store, m: ManagerMessage) -> Fate {
+        let call = WebhookCall {
+            body: "{}".into(),
+            reading: vec![serde_json::json!({"decision": "forward"})],
+            messages: vec![m],
+            extra: Vec::new(),
+        };
+        let notice = |p: &Phone| {
+            vec![NewMessage {
+                payload: Payload::TelegramText {
+                    chat_id: -100,
+                    text: format!("unknown {}", p.masked()),
+                    markup: None,
+                },
+                customer_id: None,
+                is_admin_notice: true,
+            }]
+        };
+        let mut fates = store
+            .accept_webhook(call, t0(), &notice)
+            .unwrap_or_else(|e| panic!("{e}"));
+        fates.pop().unwrap_or_else(|| panic!("no fate"))
+    }
+
+    #[test]
+    fn a_manager_message_is_forwarded_once() {
+        let (_dir, mut store) = store();
+        let Fate::Forwarded(input) = accept(&mut store, message("m-1", "89991234567")) else {
+            panic!("not forwarded");
+        };
+        assert_eq!(input.customer_id, 5);
+        assert_eq!(input.input, Input::manager("Здравствуйте"));
+        assert_eq!(
+            accept(&mut store, message("m-1", "+79991234567")),
+            Fate::Duplicate
+        );
+        let pending = store.inputs_pending().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(pending.len(), 1);
+        let log = store.webhook_log(10).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(log.len(), 2);
+        assert_eq!(log[0].reading[0]["fate"], "duplicate");
+        assert_eq!(log[1].outcome, "1 events: forwarded 1");
+    }
+
+    #[test]
+    fn our_own_message_coming_back_is_an_echo() {
+        let (_dir, mut store) = store();
+        store
+            .enqueue(
+                &[NewMessage {
+                    payload: Payload::CrmText {
+                        customer_id: 5,
+                        target: "manager".into(),
+                        channel: "clients_tg".into(),
+                        text: "вопрос".into(),
+                    },
+                    customer_id: Some(5),
+                    is_admin_notice: false,
+                }],
+                t0(),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        let (rows, _) = store
+            .due_heads(Destination::Crm, t0(), &|_| false, 10)
+            .unwrap_or_else(|e| panic!("{e}"));
+        store
+            .mark_delivered(&rows[0], Some("90000001"), t0())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            accept(&mut store, message("90000001", "+79991234567")),
+            Fate::Echo
+        );
+        assert!(
+            store
+                .inputs_pending()
+                .unwrap_or_else(|e| panic!("{e}"))
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn an_unknown_phone_is_told_to_the_admins() {
+        let (_dir, mut store) = store();
+        let fate = accept(&mut store, message("m-2", "+79990000000"));
+        assert_eq!(fate, Fate::UnknownPhone(phone("+79990000000")));
+        let (rows, _) = store
+            .due_heads(Destination::Telegram, t0(), &|_| false, 10)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            matches!(&rows[0].payload, Payload::TelegramText { text, .. } if text == "unknown +7999***0000")
+        );
+    }
+
+    #[test]
+    fn the_crm_contact_carries_name_phone_and_the_crm_id_once_known() {
+        let (_dir, mut store) = store();
+        let contact = store.crm_contact(5).unwrap_or_else(|e| panic!("{e}"));
+        let contact = contact.unwrap_or_else(|| panic!("customer 5"));
+        assert_eq!(contact.name, "Анна Петрова");
+        assert_eq!(contact.phone, Some(phone("+79991234567")));
+        assert_eq!(contact.crm_user_id, None);
+        store
+            .set_crm_user(5, "12345", t0())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let again = store.crm_contact(5).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(again.and_then(|c| c.crm_user_id).as_deref(), Some("12345"));
+        assert_eq!(store.crm_contact(6).unwrap_or_else(|e| panic!("{e}")), None);
     }
 }

@@ -6,12 +6,12 @@
 
 use teloxide::prelude::*;
 use teloxide::types::{
-    ButtonRequest, ChatId, InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton,
+    ButtonRequest, ChatId, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, KeyboardButton,
     KeyboardMarkup, KeyboardRemove, MessageId, ReplyMarkup,
 };
 use teloxide::{ApiError, RequestError};
 
-use crate::outbox::{DeliveryError, Markup, Payload, Transport};
+use crate::outbox::{Delivered, DeliveryError, FileKind, Markup, Payload, Transport};
 
 /// Sends Telegram payloads with one bot (its client has the send timeout).
 #[derive(Clone)]
@@ -26,7 +26,7 @@ impl TelegramTransport {
 }
 
 impl Transport for TelegramTransport {
-    async fn deliver(&self, payload: &Payload) -> Result<(), DeliveryError> {
+    async fn deliver(&self, payload: &Payload) -> Result<Delivered, DeliveryError> {
         let result = match payload {
             Payload::TelegramText {
                 chat_id,
@@ -60,13 +60,54 @@ impl Transport for TelegramTransport {
                 .answer_callback_query(teloxide::types::CallbackQueryId(callback_id.clone()))
                 .await
                 .map(drop),
-            Payload::CrmText { .. } => {
+            Payload::TelegramFile {
+                chat_id,
+                url,
+                file_kind,
+            } => return self.file(ChatId(*chat_id), url, *file_kind).await,
+            Payload::CrmText { .. } | Payload::WebhookRelay { .. } => {
                 return Err(DeliveryError::Permanent(
                     "a CRM payload reached the Telegram transport".into(),
                 ));
             }
         };
-        result.map_err(|e| classify(&e))
+        result
+            .map(|()| Delivered::default())
+            .map_err(|e| classify(&e))
+    }
+}
+
+impl TelegramTransport {
+    /// A file by its URL; when Telegram cannot take the URL (it fetches the
+    /// file itself and may refuse it), the link goes as a text instead.
+    async fn file(
+        &self,
+        chat: ChatId,
+        url: &str,
+        kind: FileKind,
+    ) -> Result<Delivered, DeliveryError> {
+        let sent = match reqwest::Url::parse(url) {
+            Ok(link) => {
+                let file = InputFile::url(link);
+                let result = match kind {
+                    FileKind::Photo => self.bot.send_photo(chat, file).await.map(drop),
+                    FileKind::Document => self.bot.send_document(chat, file).await.map(drop),
+                };
+                result.map_err(|e| classify(&e))
+            }
+            Err(e) => Err(DeliveryError::Permanent(format!("bad file URL: {e}"))),
+        };
+        match sent {
+            Err(DeliveryError::Permanent(why)) => {
+                tracing::info!(reason = %why, "file not accepted by URL; sending the link as text");
+                self.bot
+                    .send_message(chat, url)
+                    .await
+                    .map(|_| Delivered::default())
+                    .map_err(|e| classify(&e))
+            }
+            other => other.map(|()| Delivered::default()),
+        }
     }
 }
 

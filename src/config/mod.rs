@@ -18,6 +18,10 @@ use std::time::Duration;
 
 use reqwest::Url;
 
+pub mod wahelp;
+
+pub use wahelp::WahelpConfig;
+
 const TOKEN: &str = "TELEGRAM_BOT_TOKEN";
 const API_URL: &str = "TELEGRAM_API_URL";
 const PROXY_URL: &str = "TELEGRAM_PROXY_URL";
@@ -121,6 +125,66 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "Days the ids of processed Telegram updates are kept to skip duplicates, at least 1 (default: 7)",
     ),
     (
+        wahelp::API_URL,
+        "Wahelp API root, the part before /app/... (default: https://wahelp.ru/api)",
+    ),
+    (
+        wahelp::PROJECT_ID,
+        "Wahelp project id; unset = the CRM bridge is off and messages for managers wait in the outbox (default: none)",
+    ),
+    (
+        wahelp::CHANNEL_UUID,
+        "UUID of the Wahelp channel of kind clients_tg (required with WAHELP_PROJECT_ID)",
+    ),
+    (
+        wahelp::LOGIN,
+        "Wahelp login, with WAHELP_PASSWORD (or set WAHELP_TOKEN instead) (default: none)",
+    ),
+    (
+        wahelp::PASSWORD,
+        "Wahelp password, with WAHELP_LOGIN (default: none)",
+    ),
+    (
+        wahelp::TOKEN,
+        "A fixed Wahelp API token instead of login and password (default: none)",
+    ),
+    (
+        wahelp::TIMEOUT,
+        "Timeout of one Wahelp API call in whole seconds, 1 to 300 (default: 30)",
+    ),
+    (
+        wahelp::WEBHOOK_SECRET,
+        "Secret in the webhook URL (?token=...) or the X-Wahelp-Token header, at least 16 characters; unset = the webhook refuses every call (default: none)",
+    ),
+    (
+        wahelp::RELAY_URL,
+        "Where webhook calls the bot does not consume are passed on, http or https (default: none)",
+    ),
+    (
+        wahelp::WEBHOOK_LOG_DAYS,
+        "Days raw webhook calls are kept for `flowbot wahelp inspect`, at least 1 (default: 7)",
+    ),
+    (
+        wahelp::PATH_DIRECTION,
+        "Where a webhook event says who wrote it: comma-separated JSON paths tried in order (default: destination, direction)",
+    ),
+    (
+        wahelp::PATH_TEXT,
+        "Where the message text is (default: message, message.text, message.message)",
+    ),
+    (
+        wahelp::PATH_PHONE,
+        "Where the customer's phone is (default: user.phone, user.uid2, user.uid, contact.phone, receiver.profile.phone)",
+    ),
+    (
+        wahelp::PATH_MESSAGE_ID,
+        "Where the message id is (default: message_id, id, wahelp_id, message.message_id, message.id, message.wahelp_id, msgid)",
+    ),
+    (
+        wahelp::PATH_MEDIA_URL,
+        "Where a file's URL is (default: message.file.url and the other known places)",
+    ),
+    (
         RUST_LOG,
         "Log filter, like info or flowbot=debug,info (default: info)",
     ),
@@ -161,6 +225,8 @@ pub struct Config {
     pub message_log_days: u32,
     /// `PROCESSED_UPDATES_DAYS`, at least 1.
     pub processed_updates_days: u32,
+    /// The `WAHELP_*` variables.
+    pub wahelp: WahelpConfig,
 }
 
 impl fmt::Debug for Config {
@@ -190,6 +256,7 @@ impl fmt::Debug for Config {
             .field("outbox_max_age", &self.outbox_max_age)
             .field("message_log_days", &self.message_log_days)
             .field("processed_updates_days", &self.processed_updates_days)
+            .field("wahelp", &self.wahelp)
             .finish()
     }
 }
@@ -442,6 +509,7 @@ pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, Confi
             &or(PROCESSED_UPDATES_DAYS, DEFAULT_PROCESSED_UPDATES_DAYS),
             "whole days, at least 1",
         )?,
+        wahelp: wahelp::from_lookup(&raw)?,
     })
 }
 
@@ -1016,7 +1084,7 @@ mod tests {
         let names: Vec<&str> = VARIABLES.iter().map(|(name, _)| *name).collect();
         assert_eq!(names.first(), Some(&TOKEN));
         assert_eq!(names.last(), Some(&RUST_LOG));
-        assert_eq!(names.len(), 16);
+        assert_eq!(names.len(), 31);
     }
 
     fn env_example() -> String {

@@ -8,3 +8,4 @@
 pub mod bot;
 pub mod process;
 pub mod telegram;
+pub mod wahelp;

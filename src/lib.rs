@@ -10,6 +10,7 @@ pub mod config;
 pub mod engine;
 pub mod flow;
 pub mod flowtest;
+pub mod http;
 pub mod outbox;
 pub mod phone;
 pub mod show;

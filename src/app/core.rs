@@ -43,6 +43,7 @@ impl Core {
     /// Stores a batch from Telegram in the inbox, then queues each new update.
     /// Returns only when the batch is durable (so its offset may be confirmed).
     pub async fn accept_batch(&self, batch: Vec<RawUpdate>) -> anyhow::Result<()> {
+        metrics::counter!("flowbot_updates_total").increment(batch.len() as u64);
         let rows: Vec<(i64, String)> = batch.into_iter().map(|u| (u.id, u.raw)).collect();
         let added = self.db.run(move |s| s.inbox_add(rows, Utc::now())).await?;
         for (id, raw) in &added {
@@ -215,6 +216,9 @@ impl Core {
         let latency_us = started.elapsed().as_micros() as u64;
         match done {
             Committed::Applied => {
+                metrics::counter!("flowbot_inputs_total", "kind" => kind).increment(1);
+                metrics::histogram!("flowbot_input_seconds")
+                    .record(started.elapsed().as_secs_f64());
                 tracing::info!(
                     source = ?source,
                     customer = customer_id,

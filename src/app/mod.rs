@@ -8,8 +8,11 @@
 
 pub mod admin;
 mod core;
+mod crm;
+mod endpoints;
 pub mod route;
 pub mod serial;
+pub mod webhook;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -75,6 +78,22 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         tracing::warn!("ADMIN_CHAT_IDS is empty: admin notices and file copies go nowhere");
     }
     let receipts = open_receipts(&db, &config.database_path).await?;
+    endpoints::registry();
+    let listener = tokio::net::TcpListener::bind(config.http_listen)
+        .await
+        .with_context(|| format!("HTTP_LISTEN: cannot listen on {}", config.http_listen))?;
+    let poll_health = PollHealth::default();
+    let http = tokio::spawn(crate::http::serve(
+        listener,
+        endpoints::Endpoints {
+            core: core.clone(),
+            reader: webhook_reader(&config),
+            poll: Some(poll_health.clone()),
+            started: Utc::now(),
+        },
+        shutdown.clone(),
+    ));
+    tracing::info!(listen = %config.http_listen, "HTTP server listening");
     let offset = resume(&core).await?;
 
     let (events_tx, events_rx) = mpsc::unbounded_channel();
@@ -83,10 +102,17 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         transport: Arc::new(TelegramTransport::new(send_bot)),
         settings: telegram_settings(&config),
         wake: core.wake_telegram.clone(),
-        events: events_tx,
-        receipts: Some(receipts),
+        events: events_tx.clone(),
+        receipts: Some(Arc::clone(&receipts)),
     };
     let worker = tokio::spawn(worker.run(shutdown.clone()));
+    let crm_worker = crm_worker(&config, &core, &receipts, events_tx)?
+        .map(|w| tokio::spawn(w.run(shutdown.clone())));
+    if crm_worker.is_none() {
+        tracing::warn!(
+            "WAHELP_PROJECT_ID is not set: messages for the managers wait in the outbox until the bridge is configured"
+        );
+    }
     let events = tokio::spawn(handle_events(core.clone(), events_rx, shutdown.clone()));
     let retention = tokio::spawn(prune_regularly(
         db.clone(),
@@ -104,7 +130,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             let core = sink_core.clone();
             async move { core.accept_batch(batch).await }
         },
-        PollHealth::default(),
+        poll_health,
         shutdown.clone(),
     )
     .await;
@@ -112,10 +138,60 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     tracing::info!("stopping: finishing the inputs in hand");
     core.serial.idle().await;
     let _ = worker.await;
+    if let Some(w) = crm_worker {
+        let _ = w.await;
+    }
     let _ = events.await;
+    if let Ok(Err(e)) = http.await {
+        tracing::error!(error = %e, "HTTP server failed");
+    }
     let _ = retention.await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How webhook calls are read, when the webhook is configured.
+fn webhook_reader(config: &Config) -> Option<Arc<webhook::Reader>> {
+    let w = &config.wahelp;
+    let Some(secret) = &w.webhook_secret else {
+        tracing::warn!(
+            "WAHELP_WEBHOOK_SECRET is not set: the webhook refuses every call, managers' replies cannot arrive"
+        );
+        return None;
+    };
+    Some(Arc::new(webhook::Reader {
+        paths: w.paths.clone(),
+        secret: secret.clone(),
+        relay: w.relay_url.is_some(),
+    }))
+}
+
+/// The worker delivering to the CRM, when the bridge is configured.
+fn crm_worker(
+    config: &Config,
+    core: &Core,
+    receipts: &Arc<Receipts>,
+    events: mpsc::UnboundedSender<Event>,
+) -> anyhow::Result<Option<Worker<crm::CrmTransport>>> {
+    let Some(api) = config.wahelp.api.clone() else {
+        return Ok(None);
+    };
+    let client = crate::wahelp::client::Client::new(api).context("Wahelp settings")?;
+    let transport =
+        crm::CrmTransport::new(core.db.clone(), client, config.wahelp.relay_url.clone())?;
+    Ok(Some(Worker {
+        db: core.db.clone(),
+        transport: Arc::new(transport),
+        settings: Settings {
+            destination: Destination::Crm,
+            limits: Limits::unlimited(),
+            concurrency: 4,
+            ..telegram_settings(config)
+        },
+        wake: core.wake_crm.clone(),
+        events,
+        receipts: Some(Arc::clone(receipts)),
+    }))
 }
 
 /// A bot whose HTTP client has `timeout` and the configured proxy.
@@ -244,10 +320,7 @@ async fn resume(core: &Core) -> anyhow::Result<i32> {
         core.inject(input).await;
     }
     if crm > 0 {
-        tracing::warn!(
-            count = crm,
-            "messages for the CRM wait in the outbox: the Wahelp bridge is not configured yet"
-        );
+        tracing::info!(count = crm, "messages for the CRM wait in the outbox");
     }
     Ok(last.map_or(0, |id| i32::try_from(id + 1).unwrap_or(i32::MAX)))
 }
@@ -278,6 +351,7 @@ fn retention(config: &Config) -> Retention {
         processed_updates_days: config.processed_updates_days,
         message_log_days: config.message_log_days,
         finished_outbox_days: config.message_log_days,
+        webhook_log_days: config.wahelp.webhook_log_days,
     }
 }
 
@@ -353,6 +427,7 @@ async fn prune_regularly(db: Db, keep: Retention, shutdown: CancellationToken) {
                 updates = p.updates,
                 log = p.log,
                 outbox = p.outbox,
+                webhooks = p.webhooks,
                 "pruned"
             ),
             Err(e) => tracing::warn!(error = %e, "pruning failed"),

@@ -165,6 +165,7 @@ async fn deliver<T: Transport>(
     let queue = row.queue.clone();
     let (id, attempt) = (row.id, row.attempts + 1);
     let verdict = Verdict::of(&result, &row, &settings);
+    record_metrics(settings.destination, &verdict, started.elapsed());
     match &result {
         Ok(_) => tracing::info!(row = id, %queue, latency_ms, "delivered"),
         Err(e) => {
@@ -211,6 +212,22 @@ async fn deliver<T: Transport>(
         tracing::error!(row = id, error = %e, "outbox: cannot record a delivery result; the row stays pending");
     }
     queue
+}
+
+fn record_metrics(destination: Destination, verdict: &Verdict, took: Duration) {
+    let destination = destination.as_str();
+    let result = match verdict {
+        Verdict::Delivered => "delivered",
+        Verdict::Retry(_) => "retry",
+        Verdict::Gone(_) => "recipient_gone",
+        Verdict::Dead => "dead",
+    };
+    metrics::counter!("flowbot_deliveries_total", "destination" => destination, "result" => result)
+        .increment(1);
+    if matches!(verdict, Verdict::Delivered) {
+        metrics::histogram!("flowbot_delivery_seconds", "destination" => destination)
+            .record(took.as_secs_f64());
+    }
 }
 
 /// Notes a delivery in the receipts file; says whether it was written.

@@ -22,7 +22,7 @@ pub use crm::CrmContact;
 pub use db::Db;
 pub use inputs::PendingInput;
 pub use log::Incoming as LogEntry;
-pub use outbox::{DeadRow, OutboxRow};
+pub use outbox::{DeadRow, OutboxRow, QueueHealth};
 pub use prune::{Pruned, Retention};
 pub use webhook::{Fate, LoggedCall, ManagerMessage, WebhookCall};
 

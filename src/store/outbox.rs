@@ -8,6 +8,15 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::{Result, Store, StoreError, log, ms, ms_ceil};
 use crate::outbox::{Destination, NewMessage, Payload};
 
+/// How one destination's deliveries stand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueHealth {
+    pub destination: Destination,
+    pub pending: i64,
+    pub oldest_pending: Option<DateTime<Utc>>,
+    pub dead: i64,
+}
+
 /// A pending row as the worker sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxRow {
@@ -118,6 +127,39 @@ impl Store {
             [destination.as_str()],
             |r| r.get(0),
         )?)
+    }
+
+    /// Per destination: rows waiting, when the oldest of them was created,
+    /// and dead rows (for `/healthz` and `/metrics`).
+    pub fn outbox_health(&self) -> Result<Vec<QueueHealth>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT destination,
+                    COUNT(*) FILTER (WHERE status = 'pending'),
+                    MIN(created_at) FILTER (WHERE status = 'pending'),
+                    COUNT(*) FILTER (WHERE status = 'dead')
+             FROM outbox WHERE status IN ('pending', 'dead') GROUP BY destination",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, Option<i64>>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        })?;
+        let mut found = Vec::new();
+        for row in rows {
+            let (destination, pending, oldest, dead) = row?;
+            if let Some(destination) = Destination::parse(&destination) {
+                found.push(QueueHealth {
+                    destination,
+                    pending,
+                    oldest_pending: oldest.and_then(DateTime::from_timestamp_millis),
+                    dead,
+                });
+            }
+        }
+        Ok(found)
     }
 
     /// The row went out: record it, log the message and remember the

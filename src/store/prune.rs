@@ -11,8 +11,11 @@ pub struct Retention {
     /// Processed Telegram update ids and processed queued inputs.
     pub processed_updates_days: u32,
     pub message_log_days: u32,
-    /// Delivered, failed and announced dead outbox rows.
+    /// Delivered, failed and announced dead outbox rows, and the ids of
+    /// CRM messages sent and received.
     pub finished_outbox_days: u32,
+    /// Raw webhook calls.
+    pub webhook_log_days: u32,
 }
 
 /// How many rows one pruning removed.
@@ -21,6 +24,8 @@ pub struct Pruned {
     pub updates: usize,
     pub log: usize,
     pub outbox: usize,
+    /// Webhook calls and CRM message ids.
+    pub webhooks: usize,
 }
 
 impl Store {
@@ -44,8 +49,17 @@ impl Store {
                AND (status != 'dead' OR announced = 1)",
             [before(keep.finished_outbox_days)],
         )?;
+        let crm = tx.execute(
+            "DELETE FROM crm_messages WHERE at < ?1",
+            [before(keep.finished_outbox_days)],
+        )?;
+        let webhooks = tx.execute(
+            "DELETE FROM webhook_log WHERE received_at < ?1",
+            [before(keep.webhook_log_days)],
+        )?;
         tx.commit()?;
         Ok(Pruned {
+            webhooks: webhooks + crm,
             updates: updates + inputs,
             log,
             outbox,

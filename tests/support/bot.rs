@@ -2,6 +2,7 @@
 //! fake Telegram server, with a real SQLite file in a temporary folder.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -18,6 +19,8 @@ pub const ADMIN_CHAT: i64 = -1_001_234_567_890;
 /// One running bot. Dropping it without `stop` aborts it.
 pub struct Bot {
     pub db_path: PathBuf,
+    /// Where its HTTP server (webhook, health, metrics) listens.
+    pub http: SocketAddr,
     shutdown: CancellationToken,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -35,7 +38,17 @@ pub fn env(fake: &FakeTelegram, db_path: &Path) -> HashMap<String, String> {
         ("TELEGRAM_SEND_TIMEOUT_SECS".into(), "5".into()),
         ("TELEGRAM_RATE_GLOBAL".into(), "0".into()),
         ("TELEGRAM_RATE_PER_CHAT".into(), "0".into()),
+        ("HTTP_LISTEN".into(), free_address().to_string()),
     ])
+}
+
+/// A loopback address with a port nobody listens on right now (the bot
+/// binds it a moment later; another process taking it in between is
+/// possible but unlikely).
+pub fn free_address() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap_or_else(|e| panic!("no free port: {e}"))
 }
 
 impl Bot {
@@ -44,10 +57,12 @@ impl Bot {
         let config = flowbot::config::from_lookup(|name| env.get(name).cloned())
             .unwrap_or_else(|e| panic!("test configuration: {e}"));
         let db_path = config.database_path.clone();
+        let http = config.http_listen;
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(flowbot::app::run(config, shutdown.clone()));
         Bot {
             db_path,
+            http,
             shutdown,
             task: Some(task),
         }

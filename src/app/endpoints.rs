@@ -1,0 +1,133 @@
+//! The app's side of the HTTP server: webhook calls go to the bridge,
+//! `/healthz` reads the store and the poller, `/metrics` renders the
+//! Prometheus registry with the outbox gauges read fresh.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use chrono::Utc;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use serde_json::{Value, json};
+
+use super::core::Core;
+use super::webhook::{self, Reader};
+use crate::http::{Health, Service};
+use crate::store::QueueHealth;
+use crate::telegram::poll::PollHealth;
+
+/// Polling that has not succeeded for this long makes the bot unhealthy.
+const POLL_STALE: Duration = Duration::from_secs(180);
+
+#[derive(Clone)]
+pub struct Endpoints {
+    pub core: Core,
+    /// `None` when `WAHELP_WEBHOOK_SECRET` is unset.
+    pub reader: Option<Arc<Reader>>,
+    /// `None` when nothing polls Telegram (the terminal conversation).
+    pub poll: Option<PollHealth>,
+    pub started: chrono::DateTime<Utc>,
+}
+
+/// The process-wide Prometheus registry (installed once; every bot in a
+/// process, as in the tests, shares it).
+pub fn registry() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let builder = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                Matcher::Suffix("_seconds".into()),
+                &[
+                    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+                ],
+            )
+            .unwrap_or_else(|_| PrometheusBuilder::new());
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        if metrics::set_global_recorder(recorder).is_err() {
+            tracing::warn!("a metrics recorder was installed before ours; /metrics will be empty");
+        }
+        handle
+    })
+}
+
+impl Service for Endpoints {
+    fn webhook_secret(&self) -> Option<&str> {
+        self.reader.as_deref().map(|r| r.secret.as_str())
+    }
+
+    async fn accept_webhook(&self, body: Value) -> Result<(), String> {
+        let Some(reader) = &self.reader else {
+            return Err("webhook not configured".into());
+        };
+        webhook::accept(&self.core, reader, body)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn health(&self) -> Health {
+        let queues = self.core.db.run(|s| s.outbox_health()).await;
+        let flow = self.core.flow.load();
+        let now = Utc::now();
+        let mut healthy = true;
+        let database = match &queues {
+            Ok(_) => json!("ok"),
+            Err(e) => {
+                healthy = false;
+                json!(format!("error: {e}"))
+            }
+        };
+        let outbox: serde_json::Map<String, Value> = queues
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .map(|q| (q.destination.as_str().to_owned(), queue_json(q, now)))
+            .collect();
+        let poll = self.poll.as_ref().map(|p| {
+            let last = chrono::DateTime::from_timestamp_millis(p.last_ok_ms())
+                .filter(|_| p.last_ok_ms() > 0);
+            let since = last.unwrap_or(self.started);
+            let stale = (now - since).to_std().unwrap_or_default() > POLL_STALE;
+            healthy &= !stale;
+            json!({
+                "last_ok": last.map(|t| t.to_rfc3339()),
+                "seconds_ago": last.map(|t| (now - t).num_seconds()),
+                "ok": !stale,
+            })
+        });
+        Health {
+            healthy,
+            report: json!({
+                "ok": healthy,
+                "database": database,
+                "flow": {"version": flow.version},
+                "outbox": outbox,
+                "telegram_poll": poll,
+                "webhook": self.reader.is_some(),
+            }),
+        }
+    }
+
+    async fn metrics(&self) -> String {
+        if let Ok(queues) = self.core.db.run(|s| s.outbox_health()).await {
+            for destination in ["telegram", "crm"] {
+                let q = queues
+                    .iter()
+                    .find(|q| q.destination.as_str() == destination);
+                let (pending, dead) = q.map_or((0, 0), |q| (q.pending, q.dead));
+                metrics::gauge!("flowbot_outbox_depth", "destination" => destination)
+                    .set(pending as f64);
+                metrics::gauge!("flowbot_outbox_dead", "destination" => destination)
+                    .set(dead as f64);
+            }
+        }
+        registry().render()
+    }
+}
+
+fn queue_json(q: &QueueHealth, now: chrono::DateTime<Utc>) -> Value {
+    json!({
+        "pending": q.pending,
+        "oldest_pending_seconds": q.oldest_pending.map(|t| (now - t).num_seconds().max(0)),
+        "dead": q.dead,
+    })
+}

@@ -70,8 +70,10 @@ pub async fn accept(core: &Core, reader: &Reader, mut body: Value) -> Result<(),
     Ok(())
 }
 
-/// The call as the store keeps it.
-fn call(events: &[Event], body: String, relay: bool, admins: &[i64]) -> WebhookCall {
+/// The call as the store keeps it: each event's reading, each manager
+/// message to forward, the admin notices and the relay (none of those
+/// without `admins` and `relay`).
+pub fn call(events: &[Event], body: String, relay: bool, admins: &[i64]) -> WebhookCall {
     let mut messages = Vec::new();
     let mut extra = Vec::new();
     for (i, e) in events.iter().enumerate() {
@@ -120,7 +122,7 @@ fn call(events: &[Event], body: String, relay: bool, admins: &[i64]) -> WebhookC
 }
 
 /// How one event was read, for `flowbot wahelp inspect` (phone masked).
-fn reading(e: &Event) -> Value {
+pub fn reading(e: &Event) -> Value {
     json!({
         "event": e.name,
         "direction": e.direction_raw,

@@ -3,7 +3,10 @@
 mod chat;
 mod check;
 mod run;
+mod serve;
+mod settings;
 mod test;
+mod wahelp;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,6 +48,17 @@ enum Command {
         /// One JSON object per effect, one per line.
         #[arg(long)]
         json: bool,
+        /// Also run the webhook server, so a Wahelp call (e.g. a curl of a sample) reaches this conversation.
+        #[arg(long)]
+        serve: bool,
+        /// Where the webhook server listens (default: HTTP_LISTEN, else 127.0.0.1:8080).
+        #[arg(long, requires = "serve")]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// The Wahelp bridge: inspect webhook calls, register the webhook.
+    Wahelp {
+        #[command(subcommand)]
+        command: wahelp::Command,
     },
     /// Run the bot in Telegram (configuration from the environment and .env; see .env.example).
     Run,
@@ -74,12 +88,26 @@ pub fn main() -> ExitCode {
                 flow: PathBuf::from(DEFAULT_FLOW),
                 db: None,
                 json: false,
+                serve: false,
+                listen: None,
             }
         }
     });
     let result = match command {
         Command::Check { flow, strict } => check::run(&flow, strict),
-        Command::Chat { flow, db, json } => chat::run(&flow, db.as_deref(), json),
+        Command::Chat {
+            flow,
+            db,
+            json,
+            serve,
+            listen,
+        } => chat::run(
+            &flow,
+            db.as_deref(),
+            json,
+            serve.then_some(chat::ServeOptions { listen }),
+        ),
+        Command::Wahelp { command } => wahelp::run(command),
         Command::Run => run::run(),
         Command::Test { paths } => test::run(paths),
         Command::Graph { flow } => graph(&flow),

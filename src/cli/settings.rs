@@ -1,0 +1,111 @@
+//! The few settings the Wahelp tools and `chat --serve` read from the
+//! environment and `.env`, without asking for a Telegram token: the
+//! database, the HTTP address and the `WAHELP_*` variables.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::config::{self, ConfigError, WahelpConfig};
+
+pub(super) const DATABASE_PATH: &str = "DATABASE_PATH";
+pub(super) const HTTP_LISTEN: &str = "HTTP_LISTEN";
+pub(super) const WEBHOOK_SECRET: &str = "WAHELP_WEBHOOK_SECRET";
+pub(super) const WEBHOOK_LOG_DAYS: &str = "WAHELP_WEBHOOK_LOG_DAYS";
+pub(super) const PROJECT_ID: &str = "WAHELP_PROJECT_ID";
+
+const DEFAULT_DATABASE_PATH: &str = "flowbot.db";
+const DEFAULT_HTTP_LISTEN: &str = "127.0.0.1:8080";
+
+/// Loads `.env` from the working directory into the environment (never
+/// over a variable already set), as `flowbot run` does. Only a broken
+/// `.env` or a variable that is not UTF-8 is an error here: the bot's other
+/// variables (the token first) are not needed by these tools.
+///
+/// Sets process environment variables: call it before starting threads.
+pub(super) fn load_env() -> Result<(), ConfigError> {
+    match config::from_env() {
+        Err(e @ (ConfigError::DotEnv { .. } | ConfigError::NotUnicode { .. })) => Err(e),
+        Ok(_) | Err(_) => Ok(()),
+    }
+}
+
+/// A variable's value, trimmed; `None` when unset or blank (as the bot reads it).
+pub(super) fn raw(name: &str) -> Option<String> {
+    std::env::var(name)
+        .ok()
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// The `WAHELP_*` variables, checked as the bot checks them.
+pub(super) fn wahelp() -> Result<WahelpConfig, ConfigError> {
+    config::wahelp::from_lookup(&raw)
+}
+
+/// `DATABASE_PATH` (default `flowbot.db`).
+pub(super) fn database_path() -> PathBuf {
+    PathBuf::from(raw(DATABASE_PATH).unwrap_or_else(|| DEFAULT_DATABASE_PATH.to_owned()))
+}
+
+/// `HTTP_LISTEN` (default `127.0.0.1:8080`).
+pub(super) fn http_listen() -> Result<SocketAddr, String> {
+    let value = raw(HTTP_LISTEN).unwrap_or_else(|| DEFAULT_HTTP_LISTEN.to_owned());
+    value.parse().map_err(|_| {
+        format!(
+            "{HTTP_LISTEN}: {value:?} is not an IP address with a port (expected an IP address and port like 127.0.0.1:8080)"
+        )
+    })
+}
+
+/// Human-readable logs on stderr, filtered by `RUST_LOG` (default `default`).
+pub(super) fn init_logging(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::wahelp;
+    use super::*;
+
+    #[test]
+    fn every_variable_named_here_is_one_the_bot_documents() {
+        for name in [
+            DATABASE_PATH,
+            HTTP_LISTEN,
+            WEBHOOK_SECRET,
+            WEBHOOK_LOG_DAYS,
+            PROJECT_ID,
+            wahelp::PATH_DIRECTION,
+            wahelp::PATH_TEXT,
+            wahelp::PATH_PHONE,
+            wahelp::PATH_MESSAGE_ID,
+            wahelp::PATH_MEDIA_URL,
+        ] {
+            assert!(
+                config::VARIABLES.iter().any(|(known, _)| *known == name),
+                "{name} is not in config::VARIABLES"
+            );
+        }
+        let defaults = [
+            (DATABASE_PATH, DEFAULT_DATABASE_PATH),
+            (HTTP_LISTEN, DEFAULT_HTTP_LISTEN),
+        ];
+        for (name, default) in defaults {
+            let described = config::VARIABLES
+                .iter()
+                .find(|(known, _)| *known == name)
+                .map(|(_, d)| *d)
+                .unwrap_or_default();
+            assert!(
+                described.ends_with(&format!("(default: {default})")),
+                "{name}: {described}"
+            );
+        }
+    }
+}

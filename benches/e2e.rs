@@ -1,21 +1,41 @@
-//! End-to-end benchmark: the real release binary (`flowbot run`) against the
-//! fake Telegram Bot API of the integration tests, over 127.0.0.1, with a
-//! real SQLite file in a temporary folder.
+//! End-to-end benchmark: a real bot process against the fake Telegram Bot
+//! API of the integration tests, over 127.0.0.1. By default the bot is the
+//! release binary (`flowbot run`) with a real SQLite file in a temporary
+//! folder; `E2E_BOT=aiogram` runs the Python comparison bot
+//! (`bench/aiogram/bot.py`, see `bench/aiogram/README.md`) instead.
 //!
-//! U customers (`E2E_CUSTOMERS`, default 500) all start at about the same
-//! time and each goes through the whole script (see [`SCRIPT`]). The load is
-//! a closed loop: a customer's next message is pushed only once every reply
-//! the bot owes for the previous one has arrived, like a person who reads
-//! before typing. So at most U updates are in flight at any time.
+//! U customers (`E2E_CUSTOMERS`, default 500) each go through the whole
+//! script (see [`SCRIPT`]), in order: a customer's next message is never
+//! pushed before every reply the bot owes for the previous one has arrived,
+//! like a person who reads before typing. Two ways to load the bot:
+//!
+//! - closed loop (the default): all customers start at the same instant and
+//!   each pushes its next message as soon as the replies to the previous one
+//!   have arrived. At most U updates are in flight; the latency is mostly
+//!   the queue, so this measures throughput at saturation.
+//! - paced, open loop (`E2E_RATE=<updates per second>`): arrivals are
+//!   scheduled by the clock at that total rate, not by the replies. The
+//!   arrivals (Poisson by default, `E2E_ARRIVALS=uniform` for evenly spaced)
+//!   are dealt round-robin: arrival k is step k / U of customer k mod U, so
+//!   customers start staggered and each one's steps are about U / rate
+//!   apart. If a step comes due while the customer's previous step still
+//!   waits for replies, it is pushed as soon as they have arrived; such late
+//!   pushes are counted, and the latency from the scheduled time is reported
+//!   too, so a bot that falls behind cannot hide it. This measures latency at
+//!   a stated load.
 //!
 //! Measured in one run:
-//! - updates/s: updates pushed ÷ (last reply's arrival − first push);
+//! - updates/s: updates pushed ÷ (last reply's arrival − first push); in
+//!   paced mode also the achieved arrival rate;
 //! - the bot's CPU time (utime + stime from `/proc/<pid>/stat`, after
 //!   start-up until the last reply) per 1000 updates;
 //! - per update, the latency from `served_at` (when `getUpdates` first
 //!   handed it to the bot) to the arrival of the first `sendMessage` to that
-//!   chat after it; also the latency to the step's last reply, per step;
-//! - peak RSS of the bot (`VmHWM` just before SIGTERM);
+//!   chat after it; also from the push, to the step's last reply, and per
+//!   step;
+//! - peak RSS of the bot (`VmHWM` just before SIGTERM; `VmRSS` then too);
+//! - the CPU time the rest of the machine used meanwhile (`/proc/stat`
+//!   less the bot and the harness): how noisy a shared machine was;
 //! - every expected reply is checked (chat, order, text); any missing or
 //!   wrong reply fails the bench.
 //!
@@ -23,8 +43,13 @@
 //! --benches` / `--all-targets` (no `--bench` argument), it is a smoke run
 //! with 3 customers and the debug binary.
 //!
-//! Environment: `E2E_CUSTOMERS` (default 500), `E2E_TIMEOUT_SECS` (default
-//! 300), `E2E_RUST_LOG` (the bot's `RUST_LOG`, default `warn`),
+//! Environment: `E2E_CUSTOMERS` (default 500), `E2E_RATE` (updates per
+//! second: paced mode; unset: closed loop), `E2E_ARRIVALS` (`poisson`, the
+//! default, or `uniform`), `E2E_BOT` (`flowbot`, the default, or `aiogram`),
+//! `E2E_PYTHON` (the Python for `E2E_BOT=aiogram`, default
+//! `bench/aiogram/.venv/bin/python`), `E2E_TIMEOUT_SECS` (default 300, on
+//! top of the paced schedule's length), `E2E_RUST_LOG` (the bot's
+//! `RUST_LOG`, default `warn`; for aiogram its logging level),
 //! `E2E_BOT_LOG` (copy the bot's stderr to this file at the end),
 //! `E2E_DB_DIR` (where the temporary folder with the database goes, default
 //! the system's temporary folder; `/dev/shm` takes fsync out of the picture).
@@ -40,7 +65,7 @@ mod telegram;
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -147,10 +172,37 @@ fn fail(message: &str) -> ! {
 struct Settings {
     bench: bool,
     customers: usize,
+    /// Paced mode: total arrivals per second; `None`: closed loop.
+    rate: Option<f64>,
+    arrivals: Arrivals,
+    bot: BotKind,
     timeout: Duration,
     rust_log: String,
     keep_log: Option<String>,
     db_dir: Option<String>,
+}
+
+/// How paced arrivals are spread in time.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Arrivals {
+    /// Exponential gaps (a Poisson process), from a fixed seed.
+    Poisson,
+    /// Evenly spaced.
+    Uniform,
+}
+
+/// Which bot runs.
+enum BotKind {
+    Flowbot,
+    /// `bench/aiogram/bot.py` run by this Python.
+    Aiogram {
+        python: PathBuf,
+    },
+}
+
+/// `bench/aiogram/bot.py`.
+fn aiogram_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/aiogram/bot.py")
 }
 
 impl Settings {
@@ -170,9 +222,45 @@ impl Settings {
         } else {
             SMOKE_CUSTOMERS
         };
+        let rate = match var("E2E_RATE") {
+            None => None,
+            Some(v) => Some(
+                v.trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|r| r.is_finite() && *r > 0.0)
+                    .ok_or_else(|| format!("E2E_RATE={v:?} is not a positive number"))?,
+            ),
+        };
+        let arrivals = match var("E2E_ARRIVALS").as_deref().map(str::trim) {
+            None | Some("poisson") => Arrivals::Poisson,
+            Some("uniform") => Arrivals::Uniform,
+            Some(other) => {
+                return Err(format!(
+                    "E2E_ARRIVALS={other:?}: expected \"poisson\" or \"uniform\""
+                ));
+            }
+        };
+        let bot = match var("E2E_BOT").as_deref().map(str::trim) {
+            None | Some("flowbot") => BotKind::Flowbot,
+            Some("aiogram") => BotKind::Aiogram {
+                python: var("E2E_PYTHON").map_or_else(
+                    || Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/aiogram/.venv/bin/python"),
+                    PathBuf::from,
+                ),
+            },
+            Some(other) => {
+                return Err(format!(
+                    "E2E_BOT={other:?}: expected \"flowbot\" or \"aiogram\""
+                ));
+            }
+        };
         Ok(Settings {
             bench,
             customers,
+            rate,
+            arrivals,
+            bot,
             timeout: Duration::from_secs(number("E2E_TIMEOUT_SECS", 300)?),
             rust_log: var("E2E_RUST_LOG").unwrap_or_else(|| "warn".to_owned()),
             keep_log: var("E2E_BOT_LOG"),
@@ -185,12 +273,25 @@ impl Settings {
 struct Customer {
     user: TgUser,
     phone: String,
-    /// The step in flight; `SCRIPT.len()` when done.
+    /// The step in flight, or (paced mode) the next one to push once it is
+    /// due; `SCRIPT.len()` when done.
     step: usize,
     /// Replies received in the customer's chat so far.
     replies: usize,
-    /// `(update_id, pushed at)` of each step pushed so far.
-    pushed: Vec<(i64, Instant)>,
+    /// Each step pushed so far.
+    pushed: Vec<Push>,
+    /// Paced mode: when `step` came due while the previous step still
+    /// waited for replies (it is pushed as soon as they have arrived).
+    overdue: Option<Instant>,
+}
+
+/// One update pushed.
+#[derive(Clone, Copy)]
+struct Push {
+    update_id: i64,
+    at: Instant,
+    /// When it was due: the schedule in paced mode, `at` in the closed loop.
+    due: Instant,
 }
 
 impl Customer {
@@ -201,11 +302,17 @@ impl Customer {
             step: 0,
             replies: 0,
             pushed: Vec::with_capacity(SCRIPT.len()),
+            overdue: None,
         }
     }
 
     fn done(&self) -> bool {
         self.step >= SCRIPT.len()
+    }
+
+    /// Whether `step` was pushed and waits for its replies.
+    fn in_flight(&self) -> bool {
+        !self.done() && self.pushed.len() > self.step
     }
 
     /// Replies the chat must have once the step in flight is answered.
@@ -216,13 +323,18 @@ impl Customer {
             .sum()
     }
 
-    fn push_step(&mut self, fake: &FakeTelegram) {
+    /// Pushes `step`, which was due at `due` (`None`: now).
+    fn push_step(&mut self, fake: &FakeTelegram, due: Option<Instant>) {
         let at = Instant::now();
-        let id = match SCRIPT[self.step].action {
+        let update_id = match SCRIPT[self.step].action {
             Action::Text(text) => fake.push_text(&self.user, text),
             Action::OwnContact => fake.push_contact(&self.user, &self.phone, Some(self.user.id)),
         };
-        self.pushed.push((id, at));
+        self.pushed.push(Push {
+            update_id,
+            at,
+            due: due.unwrap_or(at),
+        });
     }
 }
 
@@ -234,12 +346,28 @@ struct BotProcess {
 }
 
 impl BotProcess {
-    fn spawn(env: &HashMap<String, String>, dir: &Path) -> Result<BotProcess, String> {
+    fn spawn(
+        kind: &BotKind,
+        env: &HashMap<String, String>,
+        dir: &Path,
+    ) -> Result<BotProcess, String> {
         let log = dir.join("bot.log");
         let stderr = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
         let stdout = stderr.try_clone().map_err(|e| e.to_string())?;
-        let child = Command::new(env!("CARGO_BIN_EXE_flowbot"))
-            .arg("run")
+        let mut command = match kind {
+            BotKind::Flowbot => {
+                let mut c = Command::new(env!("CARGO_BIN_EXE_flowbot"));
+                c.arg("run");
+                c
+            }
+            BotKind::Aiogram { python } => {
+                let mut c = Command::new(python);
+                c.arg(aiogram_script());
+                c
+            }
+        };
+        let program = command.get_program().to_string_lossy().into_owned();
+        let child = command
             .env_clear()
             .envs(env)
             .current_dir(dir)
@@ -247,7 +375,7 @@ impl BotProcess {
             .stdout(stdout)
             .stderr(stderr)
             .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", env!("CARGO_BIN_EXE_flowbot")))?;
+            .map_err(|e| format!("cannot start {program}: {e}"))?;
         let pid = child.id();
         Ok(BotProcess { child, pid, log })
     }
@@ -336,6 +464,27 @@ fn cpu_ticks(pid: &str) -> Result<u64, String> {
     Ok(field(11)? + field(12)?)
 }
 
+/// Busy clock ticks of the whole machine (`/proc/stat`: user, nice, system,
+/// irq, softirq, steal) and the number of CPUs.
+fn machine_ticks() -> Option<(u64, usize)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let total = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let fields: Vec<u64> = total
+        .split_whitespace()
+        .skip(1)
+        .map(|f| f.parse().ok())
+        .collect::<Option<_>>()?;
+    let busy = [0, 1, 2, 5, 6, 7]
+        .iter()
+        .map(|&i| fields.get(i).copied().unwrap_or(0))
+        .sum();
+    let cpus = stat
+        .lines()
+        .filter(|l| l.starts_with("cpu") && l.as_bytes().get(3).is_some_and(u8::is_ascii_digit))
+        .count();
+    Some((busy, cpus.max(1)))
+}
+
 /// Clock ticks per second (`getconf CLK_TCK`); 100 if that fails.
 fn clock_ticks() -> (f64, bool) {
     let asked = Command::new("getconf")
@@ -351,15 +500,19 @@ fn clock_ticks() -> (f64, bool) {
     }
 }
 
-/// `VmHWM` (peak resident set) of a process, in kB.
-fn peak_rss_kb(pid: u32) -> Result<u64, String> {
+/// `VmHWM` (peak resident set) and `VmRSS` (resident set now) of a
+/// process, in kB.
+fn rss_kb(pid: u32) -> Result<(u64, u64), String> {
     let path = format!("/proc/{pid}/status");
     let status = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .ok_or_else(|| format!("{path}: no VmHWM"))
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .ok_or_else(|| format!("{path}: no {name}"))
+    };
+    Ok((field("VmHWM:")?, field("VmRSS:")?))
 }
 
 /// What the driver loop saw.
@@ -369,6 +522,68 @@ struct Drive {
     scans: usize,
     scan_time: Duration,
     max_scan: Duration,
+    /// Paced mode: pushes that waited for the previous step's replies.
+    overdue_pushes: usize,
+}
+
+/// When each paced arrival is due, from the first: arrival `k` is step
+/// `k / customers` of customer `k % customers`.
+fn schedule(arrivals: usize, rate: f64, kind: Arrivals) -> Vec<Duration> {
+    let mut rng = fastrand::Rng::with_seed(0x00e2_e5ee_d000_0001);
+    let mut t = 0.0_f64;
+    (0..arrivals)
+        .map(|k| {
+            let at = Duration::from_secs_f64(t);
+            t = match kind {
+                Arrivals::Uniform => (k + 1) as f64 / rate,
+                // Inverse transform of an exponential gap; 1 - u is in (0, 1].
+                Arrivals::Poisson => t - (1.0 - rng.f64()).ln() / rate,
+            };
+            at
+        })
+        .collect()
+}
+
+/// The Python comparison bot's environment (the names flowbot reads).
+fn aiogram_env(fake: &FakeTelegram, rust_log: &str) -> HashMap<String, String> {
+    let level = match rust_log.trim().to_ascii_lowercase().as_str() {
+        "error" => "ERROR",
+        "info" => "INFO",
+        "debug" | "trace" => "DEBUG",
+        _ => "WARNING",
+    };
+    HashMap::from([
+        ("TELEGRAM_BOT_TOKEN".into(), bot::TOKEN.into()),
+        ("TELEGRAM_API_URL".into(), fake.url()),
+        ("ADMIN_CHAT_IDS".into(), ADMIN_CHAT.to_string()),
+        ("TELEGRAM_POLL_TIMEOUT_SECS".into(), "1".into()),
+        ("LOG_LEVEL".into(), level.into()),
+    ])
+}
+
+/// "aiogram 3.x on Python 3.y", asked from the Python that will run the bot.
+fn aiogram_version(python: &Path) -> Result<String, String> {
+    let out = Command::new(python)
+        .args([
+            "-c",
+            "import platform, aiogram; print(f'aiogram {aiogram.__version__} on Python {platform.python_version()}')",
+        ])
+        .output()
+        .map_err(|e| {
+            format!(
+                "cannot run {} ({e}); set up the venv as bench/aiogram/README.md says, or set E2E_PYTHON",
+                python.display()
+            )
+        })?;
+    if !out.status.success() {
+        return Err(format!(
+            "{} cannot import aiogram ({}): {}; set up the venv as bench/aiogram/README.md says",
+            python.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
 async fn run(settings: &Settings) -> Result<(), String> {
@@ -381,16 +596,26 @@ async fn run(settings: &Settings) -> Result<(), String> {
         None => tempfile::tempdir(),
     }
     .map_err(|e| format!("temp dir: {e}"))?;
-    let mut env = bot::env(&fake, &dir.path().join("bot.db"));
-    for (name, value) in [
-        ("TELEGRAM_RATE_GLOBAL", "0"),
-        ("TELEGRAM_RATE_PER_CHAT", "0"),
-        ("TELEGRAM_POLL_TIMEOUT_SECS", "1"),
-        ("RUST_LOG", settings.rust_log.as_str()),
-    ] {
-        env.insert(name.to_owned(), value.to_owned());
-    }
-    let mut bot = BotProcess::spawn(&env, dir.path())?;
+    let (env, bot_name) = match &settings.bot {
+        BotKind::Flowbot => {
+            let mut env = bot::env(&fake, &dir.path().join("bot.db"));
+            for (name, value) in [
+                ("TELEGRAM_RATE_GLOBAL", "0"),
+                ("TELEGRAM_RATE_PER_CHAT", "0"),
+                ("TELEGRAM_POLL_TIMEOUT_SECS", "1"),
+                ("RUST_LOG", settings.rust_log.as_str()),
+            ] {
+                env.insert(name.to_owned(), value.to_owned());
+            }
+            let build = if settings.bench { "release" } else { "debug" };
+            (env, format!("flowbot ({build} binary, SQLite)"))
+        }
+        BotKind::Aiogram { python } => (
+            aiogram_env(&fake, &settings.rust_log),
+            format!("{} (MemoryStorage)", aiogram_version(python)?),
+        ),
+    };
+    let mut bot = BotProcess::spawn(&settings.bot, &env, dir.path())?;
 
     // Started: it polls.
     let started = Instant::now();
@@ -414,13 +639,27 @@ async fn run(settings: &Settings) -> Result<(), String> {
     let pid = bot.pid.to_string();
     let cpu_before = cpu_ticks(&pid)?;
     let harness_before = cpu_ticks("self")?;
+    let machine_before = machine_ticks();
+    let window_start = Instant::now();
 
     let mut customers: Vec<Customer> = (0..settings.customers).map(Customer::new).collect();
-    let drive = drive(&fake, &mut bot, &mut customers, settings.timeout).await?;
+    let plan = settings
+        .rate
+        .map(|rate| schedule(customers.len() * SCRIPT.len(), rate, settings.arrivals));
+    let drive = drive(
+        &fake,
+        &mut bot,
+        &mut customers,
+        plan.as_deref(),
+        settings.timeout,
+    )
+    .await?;
 
     let cpu_after = cpu_ticks(&pid)?;
     let harness_after = cpu_ticks("self")?;
-    let peak_kb = peak_rss_kb(bot.pid)?;
+    let machine_after = machine_ticks();
+    let window = window_start.elapsed();
+    let (peak_kb, rss_now_kb) = rss_kb(bot.pid)?;
     bot.stop().await?;
     if let Some(path) = &settings.keep_log {
         std::fs::copy(&bot.log, path).map_err(|e| format!("{path}: {e}"))?;
@@ -431,19 +670,41 @@ async fn run(settings: &Settings) -> Result<(), String> {
     let updates: usize = customers.iter().map(|c| c.pushed.len()).sum();
     let cpu_ms = (cpu_after - cpu_before) as f64 * 1000.0 / ticks_per_sec;
     let harness_ms = (harness_after - harness_before) as f64 * 1000.0 / ticks_per_sec;
+    // CPU the rest of the machine used meanwhile: on a shared machine, the noise.
+    let others = match (machine_before, machine_after) {
+        (Some((busy0, _)), Some((busy1, cpus))) => {
+            let busy_ms = busy1.saturating_sub(busy0) as f64 * 1000.0 / ticks_per_sec;
+            let others_ms = (busy_ms - cpu_ms - harness_ms).max(0.0);
+            format!(
+                "; other processes {others_ms:.0} ms CPU ({:.0}% of {cpus} cores)",
+                100.0 * others_ms / (window.as_secs_f64() * 1000.0 * cpus as f64).max(1e-9)
+            )
+        }
+        _ => String::new(),
+    };
     let wall = report.last_reply.map_or(Duration::ZERO, |t| {
         t.saturating_duration_since(drive.first_push)
     });
 
+    let mode = match settings.rate {
+        None => "closed loop (all customers at once)".to_owned(),
+        Some(rate) => format!(
+            "paced (open loop) at {rate} updates/s, {} arrivals",
+            match settings.arrivals {
+                Arrivals::Poisson => "Poisson",
+                Arrivals::Uniform => "evenly spaced",
+            }
+        ),
+    };
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "\ne2e: {} customers, {updates} updates, closed loop, rate limits off{}",
+        "\ne2e: {bot_name}; {} customers, {updates} updates; mode: {mode}; rate limits off{}",
         settings.customers,
         if settings.bench {
             ""
         } else {
-            " (smoke run: debug binary; use `cargo bench --bench e2e` to measure)"
+            " (smoke run: use `cargo bench --bench e2e` to measure)"
         }
     );
     let row = |out: &mut String, name: &str, value: String| {
@@ -454,6 +715,30 @@ async fn run(settings: &Settings) -> Result<(), String> {
         "updates/s",
         format!("{:.0}", updates as f64 / wall.as_secs_f64().max(1e-9)),
     );
+    if let Some(rate) = settings.rate {
+        let pushes: Vec<Instant> = customers
+            .iter()
+            .flat_map(|c| c.pushed.iter().map(|p| p.at))
+            .collect();
+        let span = match (pushes.iter().min(), pushes.iter().max()) {
+            (Some(first), Some(last)) => last.saturating_duration_since(*first),
+            _ => Duration::ZERO,
+        };
+        row(
+            &mut out,
+            "arrival rate",
+            format!(
+                "{:.0} updates/s achieved (target {rate}); {} of {updates} pushes waited for the previous step's replies",
+                updates.saturating_sub(1) as f64 / span.as_secs_f64().max(1e-9),
+                drive.overdue_pushes
+            ),
+        );
+        row(
+            &mut out,
+            "  push lag behind schedule",
+            report.push_lag.summary(),
+        );
+    }
     row(
         &mut out,
         "wall time",
@@ -478,6 +763,14 @@ async fn run(settings: &Settings) -> Result<(), String> {
         "  to the step's last reply",
         report.last.summary(),
     );
+    row(&mut out, "  from the push", report.from_push.summary());
+    if settings.rate.is_some() {
+        row(
+            &mut out,
+            "  from the scheduled time",
+            report.from_due.summary(),
+        );
+    }
     row(
         &mut out,
         "  push → served (polling)",
@@ -497,7 +790,11 @@ async fn run(settings: &Settings) -> Result<(), String> {
     row(
         &mut out,
         "peak RSS",
-        format!("{:.1} MB", peak_kb as f64 / 1024.0),
+        format!(
+            "{:.1} MB   (resident at the end {:.1} MB)",
+            peak_kb as f64 / 1024.0,
+            rss_now_kb as f64 / 1024.0
+        ),
     );
     row(&mut out, "missing replies", report.missing.to_string());
     row(&mut out, "wrong replies", report.wrong.len().to_string());
@@ -513,7 +810,7 @@ async fn run(settings: &Settings) -> Result<(), String> {
     }
     let _ = writeln!(
         out,
-        "\nharness (fake server + driver) CPU {harness_ms:.0} ms; {} reply scans, {:.0} ms total, longest {:.1} ms; load average at start: {}",
+        "\nharness (fake server + driver) CPU {harness_ms:.0} ms{others}; {} reply scans, {:.0} ms total, longest {:.1} ms; load average at start: {}",
         drive.scans,
         drive.scan_time.as_secs_f64() * 1000.0,
         drive.max_scan.as_secs_f64() * 1000.0,
@@ -526,7 +823,7 @@ async fn run(settings: &Settings) -> Result<(), String> {
     if !noisy.is_empty() {
         let _ = writeln!(
             out,
-            "the bot logged {} line(s) at RUST_LOG={}; first: {}",
+            "the bot logged {} line(s) at log level {}; first: {}",
             noisy.len(),
             settings.rust_log,
             noisy[0]
@@ -553,45 +850,93 @@ async fn run(settings: &Settings) -> Result<(), String> {
     Ok(())
 }
 
-/// Pushes every customer's steps, each after the previous one is answered.
+/// Pushes every customer's steps, each after the previous one is answered:
+/// at once (closed loop, `plan` is `None`) or when due by the `plan` (paced,
+/// see [`schedule`]).
 async fn drive(
     fake: &FakeTelegram,
     bot: &mut BotProcess,
     customers: &mut [Customer],
+    plan: Option<&[Duration]>,
     timeout: Duration,
 ) -> Result<Drive, String> {
     let first_push = Instant::now();
-    let deadline = first_push + timeout;
-    for c in customers.iter_mut() {
-        c.push_step(fake);
+    let deadline = first_push + plan.and_then(|p| p.last()).copied().unwrap_or_default() + timeout;
+    let count = customers.len();
+    if plan.is_none() {
+        for c in customers.iter_mut() {
+            c.push_step(fake, None);
+        }
     }
-    let mut left = customers.len();
+    // Paced: the next arrival of the plan.
+    let mut next = 0usize;
+    let mut overdue_pushes = 0usize;
+    let mut left = count;
     // Notices to the admins' chat due so far, and received.
     let (mut notices_due, mut notices) = (0usize, 0usize);
-    let mut scanned = 0usize;
-    let mut known_sends = 0usize;
+    // Calls of the fake's record seen so far (the record only grows).
+    let mut seen = 0usize;
     let (mut scans, mut scan_time, mut max_scan) = (0usize, Duration::ZERO, Duration::ZERO);
     let mut next_scan = Instant::now();
-    while left > 0 || notices < notices_due {
-        if Instant::now() >= deadline {
+    loop {
+        if let Some(plan) = plan {
+            let now = Instant::now();
+            while let Some(offset) = plan.get(next) {
+                let due = first_push + *offset;
+                if due > now {
+                    break;
+                }
+                let c = &mut customers[next % count];
+                debug_assert!(c.step <= next / count);
+                if c.step == next / count && !c.in_flight() {
+                    c.push_step(fake, Some(due));
+                } else {
+                    // The previous step still waits for its replies.
+                    c.overdue = Some(due);
+                }
+                next += 1;
+            }
+        }
+        if left == 0 && notices >= notices_due {
+            break;
+        }
+        let now = Instant::now();
+        if now >= deadline {
             break;
         }
         bot.alive()?;
-        let known = known_sends;
-        let slice = Duration::from_millis(250).min(deadline - Instant::now());
-        if fake
-            .wait_until("a reply", slice, move |f| f.successful_sends() > known)
-            .await
-            .is_err()
-        {
+        // Wait for a new call to the fake, then for the scan slot; paced,
+        // the next arrival interrupts the wait.
+        let known = seen;
+        let slice = Duration::from_millis(250).min(deadline - now);
+        let reply = async {
+            if fake
+                .wait_until("a call", slice, move |f| f.call_count() > known)
+                .await
+                .is_err()
+            {
+                return false;
+            }
+            // Keep the scans to at most ~10% of the time.
+            tokio::time::sleep_until(tokio::time::Instant::from_std(next_scan)).await;
+            true
+        };
+        let arrival = plan
+            .and_then(|p| p.get(next))
+            .map(|offset| first_push + *offset);
+        let scan = match arrival {
+            Some(at) => tokio::select! {
+                scan = reply => scan,
+                () = tokio::time::sleep_until(tokio::time::Instant::from_std(at)) => false,
+            },
+            None => reply.await,
+        };
+        if !scan {
             continue;
         }
-        // Each scan copies every recorded sendMessage under the fake's lock:
-        // keep the scans to at most ~10% of the time.
-        tokio::time::sleep_until(tokio::time::Instant::from_std(next_scan)).await;
         let scan_started = Instant::now();
-        known_sends = fake.successful_sends();
-        let sends = fake.calls_to("sendmessage");
+        let calls = fake.calls_since(seen);
+        seen += calls.len();
         let took = scan_started.elapsed();
         scans += 1;
         scan_time += took;
@@ -599,32 +944,35 @@ async fn drive(
         next_scan = Instant::now() + (took * 10).max(Duration::from_millis(1));
 
         let mut touched = Vec::new();
-        for call in &sends[scanned.min(sends.len())..] {
-            if call.failed {
+        for call in &calls {
+            if call.failed || call.method != "sendmessage" {
                 continue;
             }
             let chat = call.chat_id();
             if chat == Some(ADMIN_CHAT) {
                 notices += 1;
-            } else if let Some(i) = chat.and_then(|id| customer_index(id, customers.len())) {
+            } else if let Some(i) = chat.and_then(|id| customer_index(id, count)) {
                 customers[i].replies += 1;
                 touched.push(i);
             }
         }
-        scanned = sends.len();
-        drop(sends);
+        drop(calls);
         for i in touched {
             let c = &mut customers[i];
-            if !c.done() && c.replies >= c.replies_due() {
-                if SCRIPT[c.step].admin_notice {
-                    notices_due += 1;
-                }
-                c.step += 1;
-                if c.done() {
-                    left -= 1;
-                } else {
-                    c.push_step(fake);
-                }
+            if !c.in_flight() || c.replies < c.replies_due() {
+                continue;
+            }
+            if SCRIPT[c.step].admin_notice {
+                notices_due += 1;
+            }
+            c.step += 1;
+            if c.done() {
+                left -= 1;
+            } else if plan.is_none() {
+                c.push_step(fake, None);
+            } else if let Some(due) = c.overdue.take() {
+                overdue_pushes += 1;
+                c.push_step(fake, Some(due));
             }
         }
     }
@@ -634,6 +982,7 @@ async fn drive(
         scans,
         scan_time,
         max_scan,
+        overdue_pushes,
     })
 }
 
@@ -682,6 +1031,12 @@ struct Report {
     first: Latencies,
     /// Served → the step's last reply in the customer's chat.
     last: Latencies,
+    /// Pushed → first reply (includes the time until `getUpdates` serves it).
+    from_push: Latencies,
+    /// Due (paced: scheduled) → first reply.
+    from_due: Latencies,
+    /// Due → pushed: how far the pushes lagged behind the schedule.
+    push_lag: Latencies,
     /// Pushed → served: how long an update waited for `getUpdates`.
     pickup: Latencies,
     /// A batch served by `getUpdates` → the bot's next `getUpdates`: the
@@ -714,6 +1069,9 @@ fn analyse(fake: &FakeTelegram, customers: &[Customer]) -> Report {
     let mut report = Report {
         first: Latencies::default(),
         last: Latencies::default(),
+        from_push: Latencies::default(),
+        from_due: Latencies::default(),
+        push_lag: Latencies::default(),
         pickup: Latencies::default(),
         turnaround: Latencies::default(),
         admin: Latencies::default(),
@@ -752,21 +1110,26 @@ fn analyse(fake: &FakeTelegram, customers: &[Customer]) -> Report {
         for (s, step) in SCRIPT.iter().enumerate() {
             let range = offset..offset + step.replies.len();
             offset = range.end;
-            let Some(&(update_id, pushed)) = c.pushed.get(s) else {
+            let Some(&push) = c.pushed.get(s) else {
                 continue;
             };
-            let Some(served) = fake.served_at(update_id) else {
+            report
+                .push_lag
+                .0
+                .push(push.at.saturating_duration_since(push.due));
+            let Some(served) = fake.served_at(push.update_id) else {
                 continue;
             };
             report
                 .pickup
                 .0
-                .push(served.saturating_duration_since(pushed));
+                .push(served.saturating_duration_since(push.at));
             if step.admin_notice {
                 question_served.insert(c.user.id, served);
             }
             // The first reply is the first sendMessage to the chat after the
-            // update was served; the closed loop makes it this step's own.
+            // update was served; a step is pushed only once the previous one
+            // is answered, which makes it this step's own.
             let first = chat.iter().position(|call| call.at >= served);
             if first != Some(range.start) && chat.len() >= range.end {
                 report.wrong.push(format!(
@@ -778,6 +1141,14 @@ fn analyse(fake: &FakeTelegram, customers: &[Customer]) -> Report {
                 let d = call.at.saturating_duration_since(served);
                 report.first.0.push(d);
                 report.per_step[s].0.0.push(d);
+                report
+                    .from_push
+                    .0
+                    .push(call.at.saturating_duration_since(push.at));
+                report
+                    .from_due
+                    .0
+                    .push(call.at.saturating_duration_since(push.due));
             }
             if let Some(call) = chat.get(range.end - 1) {
                 let d = call.at.saturating_duration_since(served);
@@ -790,7 +1161,7 @@ fn analyse(fake: &FakeTelegram, customers: &[Customer]) -> Report {
     let mut batches: Vec<Instant> = customers
         .iter()
         .flat_map(|c| c.pushed.iter())
-        .filter_map(|&(id, _)| fake.served_at(id))
+        .filter_map(|push| fake.served_at(push.update_id))
         .collect();
     batches.sort();
     batches.dedup();

@@ -157,6 +157,9 @@ pub enum Failure {
     /// 409 "Conflict: terminated by other getUpdates request; ..."
     /// (`ApiError::TerminatedByOtherGetUpdates`).
     Conflict,
+    /// 400 "Bad Request: failed to get HTTP URL content": Telegram could
+    /// not fetch a file sent by URL (`ApiError::FailedToGetUrlContent`).
+    UrlNotFetched,
 }
 
 impl Failure {
@@ -187,6 +190,10 @@ impl Failure {
             Failure::Conflict => (
                 StatusCode::CONFLICT,
                 "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
+            ),
+            Failure::UrlNotFetched => (
+                StatusCode::BAD_REQUEST,
+                "Bad Request: failed to get HTTP URL content",
             ),
             Failure::Delay(_) => return None,
         };
@@ -753,6 +760,19 @@ impl FakeTelegram {
     /// Every call so far, in arrival order of their answers.
     pub fn calls(&self) -> Vec<Call> {
         self.shared().lock().calls.clone()
+    }
+
+    /// How many calls were recorded so far (cheap: copies nothing).
+    pub fn call_count(&self) -> usize {
+        self.shared().lock().calls.len()
+    }
+
+    /// The calls recorded after the first `from` ones, in recording order
+    /// (the record only grows, so `calls_since(n)` after `call_count() == n`
+    /// returns exactly the new calls). Holds the lock only to copy those.
+    pub fn calls_since(&self, from: usize) -> Vec<Call> {
+        let inner = self.shared().lock();
+        inner.calls[from.min(inner.calls.len())..].to_vec()
     }
 
     /// Calls of one method (matched case-insensitively).

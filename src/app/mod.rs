@@ -186,6 +186,11 @@ fn crm_worker(
             destination: Destination::Crm,
             limits: Limits::unlimited(),
             concurrency: 4,
+            // A Wahelp outage of any length only delays the managers'
+            // messages: they are never given up for attempts or age (a
+            // permanent refusal still ends them).
+            max_attempts: u32::MAX,
+            max_age: Duration::MAX,
             ..telegram_settings(config)
         },
         wake: core.wake_crm.clone(),

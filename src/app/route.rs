@@ -37,6 +37,18 @@ pub fn messages(effects: &[Effect], to: Addressing) -> Vec<NewMessage> {
                     tracing::warn!(customer = to.customer_id, "reply without a known chat");
                 }
             }
+            Effect::ReplyFile(file) => match to.chat_id {
+                Some(chat_id) => out.push(NewMessage {
+                    payload: Payload::TelegramFile {
+                        chat_id,
+                        url: file.url.clone(),
+                        file_kind: file.kind,
+                    },
+                    customer_id: Some(to.customer_id),
+                    is_admin_notice: false,
+                }),
+                None => tracing::warn!(customer = to.customer_id, "file without a known chat"),
+            },
             Effect::AdminNotice { text, .. } => {
                 for &admin in to.admins {
                     push_text(&mut out, admin, text, None, Some(to.customer_id), true);
@@ -268,6 +280,23 @@ mod tests {
                 from_chat_id: 5,
                 message_id: 77,
                 caption: "Фото".into()
+            }
+        );
+    }
+
+    #[test]
+    fn a_managers_file_goes_to_the_customer_by_its_link() {
+        let file = crate::engine::FileLink {
+            url: "https://files.example.invalid/a.jpg".into(),
+            kind: crate::engine::FileKind::Photo,
+        };
+        let rows = messages(&[Effect::ReplyFile(file)], to(&[]));
+        assert_eq!(
+            rows[0].payload,
+            Payload::TelegramFile {
+                chat_id: 5,
+                url: "https://files.example.invalid/a.jpg".into(),
+                file_kind: crate::engine::FileKind::Photo,
             }
         );
     }

@@ -82,6 +82,9 @@ async fn webhook<S: Service>(State(service): State<S>, request: Request) -> Resp
     let given = token(request.uri().query(), request.headers());
     if !given.is_some_and(|t| constant_time_eq(t.as_bytes(), secret.as_bytes())) {
         tracing::warn!(%uri, "webhook call refused: wrong or missing token");
+        // Read (and drop) the body first, so that the client sees the 401
+        // rather than a connection closed under its upload.
+        let _ = read_body(request).await;
         return answer(
             StatusCode::UNAUTHORIZED,
             "unauthorized",

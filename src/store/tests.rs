@@ -457,4 +457,47 @@ mod bridge {
         assert_eq!(again.and_then(|c| c.crm_user_id).as_deref(), Some("12345"));
         assert_eq!(store.crm_contact(6).unwrap_or_else(|e| panic!("{e}")), None);
     }
+
+    #[test]
+    fn our_own_text_coming_back_before_its_id_is_known_is_an_echo() {
+        let (_dir, mut store) = store();
+        store
+            .enqueue(
+                &[NewMessage {
+                    payload: Payload::CrmText {
+                        customer_id: 5,
+                        target: "manager".into(),
+                        channel: "clients_tg".into(),
+                        text: "Здравствуйте".into(),
+                    },
+                    customer_id: Some(5),
+                    is_admin_notice: false,
+                }],
+                t0(),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        // The send is in flight: Wahelp calls back with an id we do not know yet.
+        assert_eq!(
+            accept(&mut store, message("m-9", "+79991234567")),
+            Fate::Echo
+        );
+        // The same call again is a duplicate, not a second echo check.
+        assert_eq!(
+            accept(&mut store, message("m-9", "+79991234567")),
+            Fate::Duplicate
+        );
+        // Someone else's words are forwarded.
+        let mut other = message("m-10", "+79991234567");
+        other.text = "Мастер будет в 10".into();
+        assert!(matches!(accept(&mut store, other), Fate::Forwarded(_)));
+    }
+
+    #[test]
+    fn an_unknown_phone_sent_again_is_told_once() {
+        let (_dir, mut store) = store();
+        let first = accept(&mut store, message("m-3", "+79990000000"));
+        let again = accept(&mut store, message("m-3", "+79990000000"));
+        assert!(matches!(first, Fate::UnknownPhone(_)));
+        assert_eq!(again, Fate::Duplicate);
+    }
 }

@@ -151,8 +151,18 @@ fn fate(tx: &Connection, m: &ManagerMessage, now: DateTime<Utc>) -> Result<Fate>
         }
     }
     let Some(customer_id) = customer_by_phone(tx, &m.phone)? else {
+        // Remembered, so that Wahelp sending the call again does not tell the admins again.
+        if let Some(id) = &m.message_id {
+            crm::remember_received(tx, id, None, now)?;
+        }
         return Ok(Fate::UnknownPhone(m.phone.clone()));
     };
+    if own_text_in_flight(tx, customer_id, &m.text, now)? {
+        if let Some(id) = &m.message_id {
+            crm::remember_received(tx, id, Some(customer_id), now)?;
+        }
+        return Ok(Fate::Echo);
+    }
     if let Some(id) = &m.message_id {
         crm::remember_received(tx, id, Some(customer_id), now)?;
     }
@@ -166,6 +176,33 @@ fn fate(tx: &Connection, m: &ManagerMessage, now: DateTime<Utc>) -> Result<Fate>
         customer_id,
         input,
     }))
+}
+
+/// How long after our send an echo without a known id is still recognised by its text.
+const ECHO_WINDOW_MS: i64 = 60_000;
+
+/// Whether we are sending (or have just sent) this very text for this
+/// customer: Wahelp may call back about our own message before our send's
+/// answer told us its id.
+fn own_text_in_flight(
+    tx: &Connection,
+    customer_id: i64,
+    text: &str,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    if text.trim().is_empty() {
+        return Ok(false);
+    }
+    Ok(tx
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM outbox
+                WHERE destination = 'crm' AND customer_id = ?1
+                  AND trim(json_extract(payload, '$.text')) = trim(?2)
+                  AND (status = 'pending' OR (status = 'delivered' AND finished_at >= ?3)))",
+        )?
+        .query_row(params![customer_id, text, ms(now) - ECHO_WINDOW_MS], |r| {
+            r.get(0)
+        })?)
 }
 
 /// The customer with this phone (the most recently registered one, if

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod bot;
+pub mod bridge;
 pub mod process;
 pub mod telegram;
 pub mod wahelp;

@@ -191,6 +191,7 @@ fn crm_worker(
             // permanent refusal still ends them).
             max_attempts: u32::MAX,
             max_age: Duration::MAX,
+            pause_all_on_retry_after: true,
             ..telegram_settings(config)
         },
         wake: core.wake_crm.clone(),
@@ -348,6 +349,7 @@ fn telegram_settings(config: &Config) -> Settings {
             ..Limits::default()
         },
         concurrency: 8,
+        pause_all_on_retry_after: false,
     }
 }
 

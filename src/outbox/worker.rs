@@ -48,6 +48,10 @@ pub struct Settings {
     pub limits: Limits,
     /// Deliveries in flight at once (each to a different queue).
     pub concurrency: usize,
+    /// A "retry after" pauses every queue of the destination, not only the
+    /// refused one (the CRM's rate limit is per account; Telegram's 429 is
+    /// per chat).
+    pub pause_all_on_retry_after: bool,
 }
 
 /// What the rest of the bot must hear about.
@@ -77,24 +81,26 @@ impl<T: Transport> Worker<T> {
     pub async fn run(self, shutdown: CancellationToken) {
         let mut limiter = RateLimiter::new(self.settings.limits);
         let mut in_flight: HashSet<String> = HashSet::new();
-        let mut tasks: JoinSet<String> = JoinSet::new();
+        let mut tasks: JoinSet<Finished> = JoinSet::new();
+        let mut paused_until: Option<Instant> = None;
         while !shutdown.is_cancelled() {
             // Reap every finished delivery first: its chat is free again.
             while let Some(done) = tasks.try_join_next() {
-                if let Ok(queue) = done {
-                    in_flight.remove(&queue);
-                }
+                self.reap(done, &mut in_flight, &mut paused_until);
             }
-            let nap = self
-                .start_due(&mut limiter, &mut in_flight, &mut tasks)
-                .await;
+            let pause = paused_until.and_then(|p| p.checked_duration_since(Instant::now()));
+            let nap = match pause {
+                Some(left) => left,
+                None => {
+                    self.start_due(&mut limiter, &mut in_flight, &mut tasks)
+                        .await
+                }
+            };
             tokio::select! {
                 () = shutdown.cancelled() => break,
-                () = self.wake.woken() => {}
+                () = self.wake.woken(), if pause.is_none() => {}
                 Some(done) = tasks.join_next(), if !tasks.is_empty() => {
-                    if let Ok(queue) = done {
-                        in_flight.remove(&queue);
-                    }
+                    self.reap(done, &mut in_flight, &mut paused_until);
                 }
                 () = tokio::time::sleep(nap) => {}
             }
@@ -102,12 +108,33 @@ impl<T: Transport> Worker<T> {
         while tasks.join_next().await.is_some() {}
     }
 
+    /// A delivery ended: its queue is free again; a "retry after" may pause
+    /// the whole destination.
+    fn reap(
+        &self,
+        done: Result<Finished, tokio::task::JoinError>,
+        in_flight: &mut HashSet<String>,
+        paused_until: &mut Option<Instant>,
+    ) {
+        let Ok(f) = done else { return };
+        in_flight.remove(&f.queue);
+        if let (Some(wait), true) = (f.wait, self.settings.pause_all_on_retry_after) {
+            let until = Instant::now() + wait;
+            *paused_until = Some(paused_until.map_or(until, |p| p.max(until)));
+            tracing::warn!(
+                wait_secs = wait.as_secs(),
+                destination = self.settings.destination.as_str(),
+                "rate limited: every queue of the destination waits"
+            );
+        }
+    }
+
     /// Starts every due head it may; returns how long to sleep at most.
     async fn start_due(
         &self,
         limiter: &mut RateLimiter,
         in_flight: &mut HashSet<String>,
-        tasks: &mut JoinSet<String>,
+        tasks: &mut JoinSet<Finished>,
     ) -> Duration {
         const IDLE: Duration = Duration::from_secs(30);
         let free = self.settings.concurrency.saturating_sub(in_flight.len());
@@ -158,7 +185,7 @@ async fn deliver<T: Transport>(
     settings: Settings,
     events: mpsc::UnboundedSender<Event>,
     receipts: Option<Arc<Receipts>>,
-) -> String {
+) -> Finished {
     let started = Instant::now();
     let result = transport.deliver(&row.payload).await;
     let latency_ms = started.elapsed().as_millis() as u64;
@@ -178,6 +205,10 @@ async fn deliver<T: Transport>(
         .err()
         .map(ToString::to_string)
         .unwrap_or_default();
+    let wait = match (&verdict, &result) {
+        (Verdict::Retry(w), Err(DeliveryError::RetryAfter(_))) => Some(*w),
+        _ => None,
+    };
     let stored = match verdict {
         Verdict::Delivered => {
             let remote_id = result.ok().and_then(|d| d.remote_id);
@@ -211,7 +242,7 @@ async fn deliver<T: Transport>(
     if let Err(e) = stored {
         tracing::error!(row = id, error = %e, "outbox: cannot record a delivery result; the row stays pending");
     }
-    queue
+    Finished { queue, wait }
 }
 
 fn record_metrics(destination: Destination, verdict: &Verdict, took: Duration) {
@@ -243,6 +274,13 @@ fn note(receipts: &Receipts, row_id: i64, remote_id: Option<&str>) -> bool {
             false
         }
     }
+}
+
+/// A delivery task's end: its queue is free again; `wait` when the
+/// service asked to wait before the next try.
+struct Finished {
+    queue: String,
+    wait: Option<Duration>,
 }
 
 /// What to do with a row after one attempt.
@@ -332,6 +370,14 @@ mod tests {
     }
 
     fn start(answers: HashMap<i64, Vec<DeliveryError>>, max_attempts: u32) -> Running {
+        start_with(answers, max_attempts, false)
+    }
+
+    fn start_with(
+        answers: HashMap<i64, Vec<DeliveryError>>,
+        max_attempts: u32,
+        pause_all_on_retry_after: bool,
+    ) -> Running {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let store = Store::open(&dir.path().join("t.db")).unwrap_or_else(|e| panic!("{e}"));
         let db = Db::new(store).unwrap_or_else(|e| panic!("{e}"));
@@ -355,6 +401,7 @@ mod tests {
                 },
                 limits: Limits::unlimited(),
                 concurrency: 8,
+                pause_all_on_retry_after,
             },
             wake: wake.clone(),
             events: tx,
@@ -438,6 +485,24 @@ mod tests {
             "retry_after not honoured"
         );
         assert!(b[0].1 < a[0].1, "chat 2 was held up by chat 1");
+        w.shutdown.cancel();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_destination_wide_retry_after_holds_every_queue() {
+        let answers = HashMap::from([(1, vec![DeliveryError::RetryAfter(Duration::from_secs(1))])]);
+        let w = start_with(answers, 5, true);
+        let refused = Instant::now();
+        w.send(1, &["a1"]).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        w.send(2, &["b1"]).await;
+        w.until("chat 2", |w| w.sent(2).len() == 1).await;
+        w.until("chat 1", |w| w.sent(1).len() == 1).await;
+        let b = w.sent(2);
+        assert!(
+            b[0].1 - refused >= Duration::from_secs(1),
+            "chat 2 went during the pause"
+        );
         w.shutdown.cancel();
     }
 

@@ -150,11 +150,9 @@ fn fate(tx: &Connection, m: &ManagerMessage, now: DateTime<Utc>) -> Result<Fate>
             Known::New => {}
         }
     }
+    // Not remembered: the same message sent again once the customer is
+    // known (after a 200 Wahelp has no reason to repeat it) must go through.
     let Some(customer_id) = customer_by_phone(tx, &m.phone)? else {
-        // Remembered, so that Wahelp sending the call again does not tell the admins again.
-        if let Some(id) = &m.message_id {
-            crm::remember_received(tx, id, None, now)?;
-        }
         return Ok(Fate::UnknownPhone(m.phone.clone()));
     };
     if own_text_in_flight(tx, customer_id, &m.text, now)? {

@@ -735,7 +735,43 @@ fn arb_json() -> impl Strategy<Value = Value> {
     })
 }
 
+/// Every string in a payload, numbers as text, strings holding JSON opened too.
+fn scalars(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::String(s) => {
+            out.push(s.clone());
+            if let Ok(inner) = serde_json::from_str::<Value>(s) {
+                scalars(&inner, out);
+            }
+        }
+        Value::Number(n) => out.push(n.to_string()),
+        Value::Array(items) => items.iter().for_each(|v| scalars(v, out)),
+        Value::Object(map) => map.values().for_each(|v| scalars(v, out)),
+        Value::Bool(_) | Value::Null => {}
+    }
+}
+
+fn digits(s: &str) -> String {
+    s.chars().filter(char::is_ascii_digit).collect()
+}
+
 proptest! {
+    #[test]
+    fn the_reader_never_invents_a_phone_a_text_or_an_id(body in arb_json()) {
+        let mut found = Vec::new();
+        scalars(&body, &mut found);
+        for event in read_default(&body) {
+            for value in [&event.text, &event.message_id, &event.phone_raw].into_iter().flatten() {
+                prop_assert!(found.contains(value), "{value:?} is not in the payload");
+            }
+            if let Some(phone) = &event.phone {
+                let raw = event.phone_raw.as_deref().map(digits).unwrap_or_default();
+                let normal = digits(phone.as_str());
+                prop_assert!(raw.ends_with(&normal[1..]), "{phone:?} is not {raw}");
+            }
+        }
+    }
+
     #[test]
     fn any_json_is_read_without_panic(body in arb_json()) {
         for event in read_default(&body) {

@@ -56,11 +56,15 @@ impl Service for Endpoints {
     }
 
     async fn accept_webhook(&self, body: Value) -> Result<(), String> {
-        let Some(reader) = &self.reader else {
+        let Some(reader) = self.reader.clone() else {
             return Err("webhook not configured".into());
         };
-        webhook::accept(&self.core, reader, body)
+        // In a task of its own: a client that hangs up after the call was
+        // stored must not cancel handing its messages to their customers.
+        let core = self.core.clone();
+        tokio::spawn(async move { webhook::accept(&core, &reader, body).await })
             .await
+            .map_err(|e| format!("webhook task failed: {e}"))?
             .map_err(|e| e.to_string())
     }
 

@@ -76,72 +76,114 @@ pub struct Worker<T> {
     pub receipts: Option<Arc<Receipts>>,
 }
 
+/// What the loop keeps between turns.
+struct Flight {
+    limiter: RateLimiter,
+    /// Queues with a delivery in flight (one at a time per queue).
+    in_flight: HashSet<String>,
+    tasks: JoinSet<Finished>,
+    /// A "retry after" for the whole destination.
+    paused_until: Option<Instant>,
+    /// Something may have become due: scan every queue at the next turn.
+    dirty: bool,
+}
+
 impl<T: Transport> Worker<T> {
     /// Delivers until `shutdown`; deliveries in flight then finish and are recorded.
+    ///
+    /// A full scan of the queue heads happens when woken (new rows), when
+    /// a retry comes due, and when a queue runs dry; a delivered row's
+    /// queue goes on with its next row, fetched in the call that recorded
+    /// the delivery, without a scan.
     pub async fn run(self, shutdown: CancellationToken) {
-        let mut limiter = RateLimiter::new(self.settings.limits);
-        let mut in_flight: HashSet<String> = HashSet::new();
-        let mut tasks: JoinSet<Finished> = JoinSet::new();
-        let mut paused_until: Option<Instant> = None;
+        let mut f = Flight {
+            limiter: RateLimiter::new(self.settings.limits),
+            in_flight: HashSet::new(),
+            tasks: JoinSet::new(),
+            paused_until: None,
+            dirty: true,
+        };
+        let mut scan_at = Instant::now();
         while !shutdown.is_cancelled() {
             // Reap every finished delivery first: its chat is free again.
-            while let Some(done) = tasks.try_join_next() {
-                self.reap(done, &mut in_flight, &mut paused_until);
+            while let Some(done) = f.tasks.try_join_next() {
+                self.reap(done, &mut f);
             }
-            let pause = paused_until.and_then(|p| p.checked_duration_since(Instant::now()));
-            let nap = match pause {
-                Some(left) => left,
-                None => {
-                    self.start_due(&mut limiter, &mut in_flight, &mut tasks)
-                        .await
-                }
-            };
+            let pause = f
+                .paused_until
+                .and_then(|p| p.checked_duration_since(Instant::now()));
+            if pause.is_none() && (f.dirty || Instant::now() >= scan_at) {
+                f.dirty = false;
+                let nap = self.start_due(&mut f).await;
+                scan_at = Instant::now() + nap;
+            }
+            let sleep = pause.unwrap_or_else(|| scan_at.saturating_duration_since(Instant::now()));
             tokio::select! {
                 () = shutdown.cancelled() => break,
-                () = self.wake.woken(), if pause.is_none() => {}
-                Some(done) = tasks.join_next(), if !tasks.is_empty() => {
-                    self.reap(done, &mut in_flight, &mut paused_until);
-                }
-                () = tokio::time::sleep(nap) => {}
+                () = self.wake.woken(), if pause.is_none() => f.dirty = true,
+                Some(done) = f.tasks.join_next(), if !f.tasks.is_empty() => self.reap(done, &mut f),
+                () = tokio::time::sleep(sleep) => {}
             }
         }
-        while tasks.join_next().await.is_some() {}
+        while f.tasks.join_next().await.is_some() {}
     }
 
-    /// A delivery ended: its queue is free again; a "retry after" may pause
-    /// the whole destination.
-    fn reap(
-        &self,
-        done: Result<Finished, tokio::task::JoinError>,
-        in_flight: &mut HashSet<String>,
-        paused_until: &mut Option<Instant>,
-    ) {
-        let Ok(f) = done else { return };
-        in_flight.remove(&f.queue);
-        if let (Some(wait), true) = (f.wait, self.settings.pause_all_on_retry_after) {
+    /// A delivery ended: its queue goes on with its next row, or is free
+    /// again; a "retry after" may pause the whole destination.
+    fn reap(&self, done: Result<Finished, tokio::task::JoinError>, f: &mut Flight) {
+        let Ok(done) = done else {
+            // A delivery task panicked. Its queue is unknown and stays busy
+            // (until a restart) rather than risk two sends in one queue.
+            tracing::error!("outbox: a delivery task failed; its queue waits for a restart");
+            return;
+        };
+        if let (Some(wait), true) = (done.wait, self.settings.pause_all_on_retry_after) {
             let until = Instant::now() + wait;
-            *paused_until = Some(paused_until.map_or(until, |p| p.max(until)));
+            f.paused_until = Some(f.paused_until.map_or(until, |p| p.max(until)));
+            f.dirty = true;
             tracing::warn!(
                 wait_secs = wait.as_secs(),
                 destination = self.settings.destination.as_str(),
                 "rate limited: every queue of the destination waits"
             );
         }
+        let paused = f.paused_until.is_some_and(|p| p > Instant::now());
+        match done.next {
+            Some(row)
+                if !paused
+                    && f.limiter
+                        .acquire(row.payload.chat_id(), Instant::now())
+                        .is_ok() =>
+            {
+                self.spawn(row, f);
+            }
+            _ => {
+                f.in_flight.remove(&done.queue);
+                f.dirty = true;
+            }
+        }
+    }
+
+    fn spawn(&self, row: OutboxRow, f: &mut Flight) {
+        f.in_flight.insert(row.queue.clone());
+        f.tasks.spawn(deliver(
+            self.db.clone(),
+            Arc::clone(&self.transport),
+            row,
+            self.settings,
+            self.events.clone(),
+            self.receipts.clone(),
+        ));
     }
 
     /// Starts every due head it may; returns how long to sleep at most.
-    async fn start_due(
-        &self,
-        limiter: &mut RateLimiter,
-        in_flight: &mut HashSet<String>,
-        tasks: &mut JoinSet<Finished>,
-    ) -> Duration {
+    async fn start_due(&self, f: &mut Flight) -> Duration {
         const IDLE: Duration = Duration::from_secs(30);
-        let free = self.settings.concurrency.saturating_sub(in_flight.len());
+        let free = self.settings.concurrency.saturating_sub(f.in_flight.len());
         if free == 0 {
             return IDLE;
         }
-        let busy = in_flight.clone();
+        let busy = f.in_flight.clone();
         let destination = self.settings.destination;
         let heads = self
             .db
@@ -158,18 +200,8 @@ impl<T: Transport> Worker<T> {
             (at - Utc::now()).to_std().unwrap_or(Duration::ZERO)
         });
         for row in rows {
-            match limiter.acquire(row.payload.chat_id(), Instant::now()) {
-                Ok(()) => {
-                    in_flight.insert(row.queue.clone());
-                    tasks.spawn(deliver(
-                        self.db.clone(),
-                        Arc::clone(&self.transport),
-                        row,
-                        self.settings,
-                        self.events.clone(),
-                        self.receipts.clone(),
-                    ));
-                }
+            match f.limiter.acquire(row.payload.chat_id(), Instant::now()) {
+                Ok(()) => self.spawn(row, f),
                 Err(wait) => nap = nap.min(wait),
             }
         }
@@ -209,17 +241,18 @@ async fn deliver<T: Transport>(
         (Verdict::Retry(w), Err(DeliveryError::RetryAfter(_))) => Some(*w),
         _ => None,
     };
+    let mut next = None;
     let stored = match verdict {
         Verdict::Delivered => {
             let remote_id = result.ok().and_then(|d| d.remote_id);
             let noted = receipts.filter(|r| note(r, id, remote_id.as_deref()));
             let marked = db
-                .run_urgent(move |s| s.mark_delivered(&row, remote_id.as_deref(), now))
+                .run_urgent(move |s| s.mark_delivered_next(&row, remote_id.as_deref(), now))
                 .await;
-            if let (Some(r), Ok(())) = (noted, &marked) {
+            if let (Some(r), Ok(_)) = (noted, &marked) {
                 r.confirmed();
             }
-            marked
+            marked.map(|n| next = n)
         }
         Verdict::Retry(wait) => {
             let next = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
@@ -242,7 +275,7 @@ async fn deliver<T: Transport>(
     if let Err(e) = stored {
         tracing::error!(row = id, error = %e, "outbox: cannot record a delivery result; the row stays pending");
     }
-    Finished { queue, wait }
+    Finished { queue, wait, next }
 }
 
 fn record_metrics(destination: Destination, verdict: &Verdict, took: Duration) {
@@ -281,6 +314,8 @@ fn note(receipts: &Receipts, row_id: i64, remote_id: Option<&str>) -> bool {
 struct Finished {
     queue: String,
     wait: Option<Duration>,
+    /// The queue's next row, due now, when this one was delivered.
+    next: Option<OutboxRow>,
 }
 
 /// What to do with a row after one attempt.

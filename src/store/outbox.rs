@@ -177,6 +177,59 @@ impl Store {
         Ok(())
     }
 
+    /// [`Store::mark_delivered`], and in the same call the queue's next
+    /// pending row when it is due (so the worker goes on with that queue
+    /// without scanning every queue again).
+    pub fn mark_delivered_next(
+        &mut self,
+        row: &OutboxRow,
+        remote_id: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<OutboxRow>> {
+        self.mark_delivered(row, remote_id, now)?;
+        let next = self
+            .conn
+            .prepare_cached(
+                "SELECT id, customer_id, is_admin_notice, payload, attempts, created_at, next_attempt_at
+                 FROM outbox WHERE status = 'pending' AND destination = ?1 AND queue = ?2
+                 ORDER BY id LIMIT 1",
+            )?
+            .query_row(
+                params![row.payload.destination().as_str(), row.queue],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get(4)?,
+                        r.get::<_, i64>(5)?,
+                        r.get::<_, i64>(6)?,
+                    ))
+                },
+            )
+            .optional()?;
+        let Some((id, customer_id, is_admin_notice, payload, attempts, created, due)) = next else {
+            return Ok(None);
+        };
+        // Not due yet, or unreadable: the next full scan deals with it.
+        let Ok(payload) = serde_json::from_str::<Payload>(&payload) else {
+            return Ok(None);
+        };
+        if due > ms(now) {
+            return Ok(None);
+        }
+        Ok(Some(OutboxRow {
+            id,
+            queue: row.queue.clone(),
+            customer_id,
+            is_admin_notice,
+            payload,
+            attempts,
+            created_at: DateTime::from_timestamp_millis(created).unwrap_or(now),
+        }))
+    }
+
     /// Marks delivered the rows a previous run noted in its receipts file
     /// but did not get to mark here (a crash in between); rows no longer
     /// pending are left alone. Returns how many were marked.

@@ -260,22 +260,21 @@ impl Store {
     pub fn customer(&self, telegram_id: i64) -> Result<Option<(Customer, Option<i64>)>> {
         Ok(self
             .conn
-            .query_row(
+            .prepare_cached(
                 "SELECT telegram_id, first_name, last_name, username, chat_id
                  FROM customers WHERE telegram_id = ?1",
-                [telegram_id],
-                |r| {
-                    Ok((
-                        Customer {
-                            telegram_id: r.get(0)?,
-                            first_name: r.get(1)?,
-                            last_name: r.get(2)?,
-                            username: r.get(3)?,
-                        },
-                        r.get(4)?,
-                    ))
-                },
-            )
+            )?
+            .query_row([telegram_id], |r| {
+                Ok((
+                    Customer {
+                        telegram_id: r.get(0)?,
+                        first_name: r.get(1)?,
+                        last_name: r.get(2)?,
+                        username: r.get(3)?,
+                    },
+                    r.get(4)?,
+                ))
+            })
             .optional()?)
     }
 }

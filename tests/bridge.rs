@@ -1006,3 +1006,66 @@ async fn healthz_and_metrics_answer() {
     bot.stop().await;
     assert_no_secrets_logged(&PHONES);
 }
+
+/// A server standing for the business's other system: records what it is sent.
+async fn relay_target() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use axum::routing::post;
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = std::sync::Arc::clone(&got);
+    let app = axum::Router::new().route(
+        "/hook",
+        post(move |body: String| {
+            let record = std::sync::Arc::clone(&record);
+            async move {
+                record.lock().unwrap_or_else(|e| e.into_inner()).push(body);
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/hook"), got)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_we_do_not_consume_are_relayed_without_the_secret() {
+    let (url, got) = relay_target().await;
+    let mut world = World::new().await;
+    world.env.insert("WAHELP_RELAY_URL".into(), url);
+    let bot = world.start().await;
+    let anna = TgUser::anna();
+    world.register(&anna, ANNA_PHONE).await;
+
+    // A customer's own message and a status: not ours, passed on.
+    world
+        .deliver(&bot, sample("05-client-message-not-for-us.json"))
+        .await;
+    world.deliver(&bot, sample("06-status-update.json")).await;
+    // A manager's message for Anna: ours, not passed on.
+    world
+        .deliver(&bot, sample("01-event-data-operator.json"))
+        .await;
+    world.said(anna.id, "Да, завтра в 10:00", 1).await;
+    world
+        .tg
+        .wait_until("two relayed calls", WAIT, |_| {
+            got.lock().unwrap_or_else(|e| e.into_inner()).len() >= 2
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let relayed = got.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    assert_eq!(relayed.len(), 2, "{relayed:?}");
+    let bodies: Vec<Value> = relayed
+        .iter()
+        .map(|b| serde_json::from_str(b).unwrap_or_else(|e| panic!("{e}: {b}")))
+        .collect();
+    assert_eq!(bodies[0], sample_json("05-client-message-not-for-us.json"));
+    assert_eq!(bodies[1], sample_json("06-status-update.json"));
+    assert!(relayed.iter().all(|b| !b.contains(SECRET)));
+    bot.stop().await;
+    assert_no_secrets_logged(&PHONES);
+}

@@ -29,9 +29,11 @@
 //! and socket errors, messages stored (more than wrk's 200s when requests in
 //! flight at the end were stored but their answers cut off), forwards
 //! delivered, the backlog when wrk stopped and how long the outbox took to
-//! drain after that, the time from storing a message to its `sendMessage`,
-//! the bot's CPU time per 1000 requests (utime + stime from
-//! `/proc/<pid>/stat`, from wrk's start to the drain's end), wrk's own CPU,
+//! drain after that, the forwarding rate during and after wrk, the time
+//! from storing a message to its `sendMessage`, the bot's CPU time per 1000
+//! requests (utime + stime from `/proc/<pid>/stat`, from wrk's start to the
+//! drain's end) and by thread (`flowbot-db` is the database thread), wrk's
+//! own CPU,
 //! the bot's peak RSS (`VmHWM`), what was left in the database (inputs not
 //! processed, outbox rows by status) and the bot's webhook counters from
 //! `/metrics`. wrk, the bot and this harness (the fake Telegram) share the

@@ -114,6 +114,9 @@ const MIGRATIONS: &[&str] = &[
         outcome     TEXT NOT NULL
     );
     CREATE INDEX webhook_log_at ON webhook_log (received_at);",
+    // 5: a webhook's echo check looks at one customer's CRM rows only.
+    "CREATE INDEX outbox_crm_customer ON outbox (customer_id, status, finished_at)
+        WHERE destination = 'crm';",
 ];
 
 /// Applies every migration the database has not seen yet, each in its own transaction.

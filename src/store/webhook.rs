@@ -179,6 +179,15 @@ fn fate(tx: &Connection, m: &ManagerMessage, now: DateTime<Utc>) -> Result<Fate>
 /// How long after our send an echo without a known id is still recognised by its text.
 const ECHO_WINDOW_MS: i64 = 60_000;
 
+/// Both halves go through `outbox_crm_customer`: one customer's CRM rows.
+const ECHO_QUERY: &str = "SELECT
+    EXISTS (SELECT 1 FROM outbox
+            WHERE destination = 'crm' AND customer_id = ?1 AND status = 'pending'
+              AND trim(json_extract(payload, '$.text')) = trim(?2))
+ OR EXISTS (SELECT 1 FROM outbox
+            WHERE destination = 'crm' AND customer_id = ?1 AND status = 'delivered'
+              AND finished_at >= ?3 AND trim(json_extract(payload, '$.text')) = trim(?2))";
+
 /// Whether we are sending (or have just sent) this very text for this
 /// customer: Wahelp may call back about our own message before our send's
 /// answer told us its id.
@@ -192,12 +201,7 @@ fn own_text_in_flight(
         return Ok(false);
     }
     Ok(tx
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM outbox
-                WHERE destination = 'crm' AND customer_id = ?1
-                  AND trim(json_extract(payload, '$.text')) = trim(?2)
-                  AND (status = 'pending' OR (status = 'delivered' AND finished_at >= ?3)))",
-        )?
+        .prepare_cached(ECHO_QUERY)?
         .query_row(params![customer_id, text, ms(now) - ECHO_WINDOW_MS], |r| {
             r.get(0)
         })?)
@@ -229,5 +233,34 @@ fn outcome(fates: &[Fate], events: usize) -> String {
         format!("{events} events: nothing to forward")
     } else {
         format!("{events} events: {}", parts.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ECHO_QUERY;
+    use crate::store::Store;
+
+    #[test]
+    fn the_echo_check_reads_one_customers_rows_through_its_index() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let store = Store::open(&dir.path().join("t.db")).unwrap_or_else(|e| panic!("{e}"));
+        let mut stmt = store
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {ECHO_QUERY}"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let plan: Vec<String> = stmt
+            .query_map(rusqlite::params![5, "x", 0], |r| r.get::<_, String>(3))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .collect::<Result<_, _>>()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            plan.iter().all(|line| !line.starts_with("SCAN outbox")),
+            "{plan:#?}"
+        );
+        assert!(
+            plan.iter().any(|line| line.contains("outbox_crm_customer")),
+            "{plan:#?}"
+        );
     }
 }

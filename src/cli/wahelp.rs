@@ -364,10 +364,13 @@ pub(super) fn hints(event: &Value, paths: &Paths) -> Vec<String> {
         )),
         "ignore_not_operator" => {
             let raw = found("direction");
-            if let Direction::Other(value) = Direction::classify(raw.as_deref()) {
+            if let Direction::Other(value) =
+                Direction::classify_with(raw.as_deref(), &paths.operator_values)
+            {
                 hints.push(format!(
-                    "направление {} боту неизвестно: ответы менеджеров пересылаются с from_operator или operator; если направление лежит в другом поле — {PATH_DIRECTION} (сейчас: {})",
+                    "направление {} боту неизвестно: ответы менеджеров пересылаются со значениями {} (WAHELP_OPERATOR_VALUES); если так Wahelp помечает ответы менеджеров, добавьте это значение туда; если направление лежит в другом поле — {PATH_DIRECTION} (сейчас: {})",
                     quoted(value),
+                    paths.operator_values.join(", "),
                     now(&paths.direction)
                 ));
             }

@@ -185,6 +185,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "Where a file's URL is (default: message.file.url and the other known places)",
     ),
     (
+        wahelp::OPERATOR_VALUES,
+        "Direction values meaning a message written by the business (a manager), comma-separated, compared without case (default: from_operator, operator)",
+    ),
+    (
         RUST_LOG,
         "Log filter, like info or flowbot=debug,info (default: info)",
     ),
@@ -1084,7 +1088,7 @@ mod tests {
         let names: Vec<&str> = VARIABLES.iter().map(|(name, _)| *name).collect();
         assert_eq!(names.first(), Some(&TOKEN));
         assert_eq!(names.last(), Some(&RUST_LOG));
-        assert_eq!(names.len(), 31);
+        assert_eq!(names.len(), 32);
     }
 
     fn env_example() -> String {

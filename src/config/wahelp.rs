@@ -28,6 +28,7 @@ pub(super) const PATH_TEXT: &str = "WAHELP_PATH_TEXT";
 pub(super) const PATH_PHONE: &str = "WAHELP_PATH_PHONE";
 pub(super) const PATH_MESSAGE_ID: &str = "WAHELP_PATH_MESSAGE_ID";
 pub(super) const PATH_MEDIA_URL: &str = "WAHELP_PATH_MEDIA_URL";
+pub(super) const OPERATOR_VALUES: &str = "WAHELP_OPERATOR_VALUES";
 
 const DEFAULT_TIMEOUT: &str = "30";
 const DEFAULT_WEBHOOK_LOG_DAYS: &str = "7";
@@ -181,6 +182,22 @@ fn paths(raw: &dyn Fn(&str) -> Option<String>) -> Result<Paths, ConfigError> {
         (PATH_MESSAGE_ID, &mut paths.message_id),
         (PATH_MEDIA_URL, &mut paths.media_url),
     ];
+    if let Some(value) = raw(OPERATOR_VALUES) {
+        let values: Vec<String> = value
+            .split(',')
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+            .collect();
+        if values.is_empty() {
+            return Err(invalid(
+                OPERATOR_VALUES,
+                &value,
+                "lists no value",
+                "comma-separated values like from_operator, operator",
+            ));
+        }
+        paths.operator_values = values;
+    }
     for (var, list) in lists {
         if let Some(value) = raw(var) {
             *list = Paths::parse_list(&value).map_err(|e| {
@@ -264,6 +281,10 @@ mod tests {
         let phone: Vec<&str> = c.paths.phone.iter().map(FieldPath::as_str).collect();
         assert_eq!(phone, ["client.tel", "user.phone"]);
         assert_eq!(c.paths.text, Paths::default().text);
+        let c = parse(&[(OPERATOR_VALUES, "outgoing, From_Operator")])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.paths.operator_values, ["outgoing", "From_Operator"]);
+        assert!(parse(&[(OPERATOR_VALUES, " , ")]).is_err());
         let e = parse(&[(PATH_TEXT, "message,,text")])
             .err()
             .map(|e| e.to_string());

@@ -180,6 +180,9 @@ pub struct Paths {
     /// A delivery status (`sent`, `delivered`, `read`, `failed`). Default:
     /// `status`, `state`, `message.status`.
     pub status: Vec<FieldPath>,
+    /// Direction values that mean "written by the business" (compared
+    /// without case). Default: `from_operator`, `operator`.
+    pub operator_values: Vec<String>,
 }
 
 impl Default for Paths {
@@ -247,6 +250,7 @@ impl Default for Paths {
                 "channel",
             ]),
             status: constant(&["status", "state", "message.status"]),
+            operator_values: vec!["from_operator".to_owned(), "operator".to_owned()],
         }
     }
 }
@@ -301,15 +305,24 @@ pub enum Direction {
 }
 
 impl Direction {
-    /// Classifies a raw direction value.
+    /// Classifies a raw direction value with the default operator values.
     pub fn classify(raw: Option<&str>) -> Direction {
+        Direction::classify_with(raw, &Paths::default().operator_values)
+    }
+
+    /// Classifies a raw direction value; `operator` lists the values that
+    /// mean "written by the business".
+    pub fn classify_with(raw: Option<&str>, operator: &[String]) -> Direction {
         let Some(raw) = raw else {
             return Direction::Absent;
         };
         let value = raw.trim();
-        match value.to_ascii_lowercase().as_str() {
+        let lower = value.to_lowercase();
+        if !lower.is_empty() && operator.iter().any(|o| o.trim().to_lowercase() == lower) {
+            return Direction::Operator;
+        }
+        match lower.as_str() {
             "" => Direction::Empty,
-            "from_operator" | "operator" => Direction::Operator,
             "from_user" | "user" | "from_client" | "client" | "from_customer" | "customer"
             | "from_contact" | "contact" | "incoming" | "inbound" | "in" => Direction::Customer,
             _ => Direction::Other(value.to_owned()),
@@ -592,7 +605,7 @@ fn event_name(envelope: &Map<String, Value>) -> Option<String> {
 /// Reads one inner object.
 fn read_inner(inner: &Value, name: Option<String>, paths: &Paths) -> Event {
     let (direction_raw, direction_path) = split(first(inner, &paths.direction));
-    let direction = Direction::classify(direction_raw.as_deref());
+    let direction = Direction::classify_with(direction_raw.as_deref(), &paths.operator_values);
     let phone_paths = match direction {
         Direction::Customer => &paths.customer_phone,
         _ => &paths.phone,

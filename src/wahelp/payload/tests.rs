@@ -825,3 +825,16 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_operator_values_are_configurable() {
+    let body = json!({"event": "x", "data": {"direction": "Outgoing", "user": {"phone": "79991234567"}, "message": {"text": "Готово"}}});
+    assert_eq!(read_default(&body)[0].decision, Decision::IgnoreNotOperator);
+    let paths = Paths {
+        operator_values: vec!["outgoing".into()],
+        ..Paths::default()
+    };
+    let events = read(&body, &paths);
+    assert_eq!(events[0].direction, Direction::Operator);
+    assert_eq!(events[0].decision, Decision::Forward);
+}

@@ -50,6 +50,18 @@ pub fn registry() -> &'static PrometheusHandle {
     })
 }
 
+/// Folds the histograms' recorded samples into their buckets every few
+/// seconds, so that memory stays flat whether or not `/metrics` is scraped.
+pub async fn metrics_upkeep(shutdown: tokio_util::sync::CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => registry().run_upkeep(),
+        }
+    }
+}
+
 impl Service for Endpoints {
     fn webhook_secret(&self) -> Option<&str> {
         self.reader.as_deref().map(|r| r.secret.as_str())

@@ -79,6 +79,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     }
     let receipts = open_receipts(&db, &config.database_path).await?;
     endpoints::registry();
+    tokio::spawn(endpoints::metrics_upkeep(shutdown.clone()));
     let listener = tokio::net::TcpListener::bind(config.http_listen)
         .await
         .with_context(|| format!("HTTP_LISTEN: cannot listen on {}", config.http_listen))?;

@@ -60,13 +60,17 @@
 #[allow(dead_code)]
 #[path = "../tests/support/bot.rs"]
 mod bot;
+#[path = "support/child.rs"]
+mod child;
 #[path = "../tests/support/telegram.rs"]
 mod telegram;
+
+use child::BotProcess;
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bot::ADMIN_CHAT;
@@ -338,108 +342,18 @@ impl Customer {
     }
 }
 
-/// The bot as a child process; killed if dropped while running.
-struct BotProcess {
-    child: Child,
-    pid: u32,
-    log: std::path::PathBuf,
-}
-
-impl BotProcess {
-    fn spawn(
-        kind: &BotKind,
-        env: &HashMap<String, String>,
-        dir: &Path,
-    ) -> Result<BotProcess, String> {
-        let log = dir.join("bot.log");
-        let stderr = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
-        let stdout = stderr.try_clone().map_err(|e| e.to_string())?;
-        let mut command = match kind {
-            BotKind::Flowbot => {
-                let mut c = Command::new(env!("CARGO_BIN_EXE_flowbot"));
-                c.arg("run");
-                c
-            }
-            BotKind::Aiogram { python } => {
-                let mut c = Command::new(python);
-                c.arg(aiogram_script());
-                c
-            }
-        };
-        let program = command.get_program().to_string_lossy().into_owned();
-        let child = command
-            .env_clear()
-            .envs(env)
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr)
-            .spawn()
-            .map_err(|e| format!("cannot start {program}: {e}"))?;
-        let pid = child.id();
-        Ok(BotProcess { child, pid, log })
-    }
-
-    /// An error if the bot has exited.
-    fn alive(&mut self) -> Result<(), String> {
-        match self.child.try_wait() {
-            Ok(None) => Ok(()),
-            Ok(Some(status)) => Err(format!(
-                "the bot exited early ({status}); its log:\n{}",
-                self.log_tail()
-            )),
-            Err(e) => Err(format!("cannot check the bot process: {e}")),
+/// The command that starts the bot being measured.
+fn bot_command(kind: &BotKind) -> Command {
+    match kind {
+        BotKind::Flowbot => {
+            let mut c = Command::new(env!("CARGO_BIN_EXE_flowbot"));
+            c.arg("run");
+            c
         }
-    }
-
-    /// SIGTERM, then waits for a clean exit.
-    async fn stop(&mut self) -> Result<(), String> {
-        let sent = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.pid.to_string())
-            .status()
-            .map_err(|e| format!("cannot run kill: {e}"))?;
-        if !sent.success() {
-            return Err(format!("kill -TERM {} failed: {sent}", self.pid));
-        }
-        let deadline = Instant::now() + STOP_TIMEOUT;
-        loop {
-            match self.child.try_wait() {
-                Ok(Some(status)) if status.success() => return Ok(()),
-                Ok(Some(status)) => {
-                    return Err(format!(
-                        "the bot stopped with {status}; its log:\n{}",
-                        self.log_tail()
-                    ));
-                }
-                Ok(None) if Instant::now() >= deadline => {
-                    return Err(format!(
-                        "the bot did not stop within {STOP_TIMEOUT:?} of SIGTERM"
-                    ));
-                }
-                Ok(None) => tokio::time::sleep(Duration::from_millis(20)).await,
-                Err(e) => return Err(format!("cannot wait for the bot: {e}")),
-            }
-        }
-    }
-
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        let tail = lines[lines.len().saturating_sub(40)..].join("\n");
-        if tail.is_empty() {
-            "(empty)".to_owned()
-        } else {
-            tail
-        }
-    }
-}
-
-impl Drop for BotProcess {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+        BotKind::Aiogram { python } => {
+            let mut c = Command::new(python);
+            c.arg(aiogram_script());
+            c
         }
     }
 }
@@ -615,7 +529,7 @@ async fn run(settings: &Settings) -> Result<(), String> {
             format!("{} (MemoryStorage)", aiogram_version(python)?),
         ),
     };
-    let mut bot = BotProcess::spawn(&settings.bot, &env, dir.path())?;
+    let mut bot = BotProcess::spawn(bot_command(&settings.bot), &env, dir.path(), "bot.log")?;
 
     // Started: it polls.
     let started = Instant::now();
@@ -660,11 +574,11 @@ async fn run(settings: &Settings) -> Result<(), String> {
     let machine_after = machine_ticks();
     let window = window_start.elapsed();
     let (peak_kb, rss_now_kb) = rss_kb(bot.pid)?;
-    bot.stop().await?;
+    bot.stop(STOP_TIMEOUT).await?;
     if let Some(path) = &settings.keep_log {
-        std::fs::copy(&bot.log, path).map_err(|e| format!("{path}: {e}"))?;
+        std::fs::copy(bot.log(), path).map_err(|e| format!("{path}: {e}"))?;
     }
-    let warnings = std::fs::read_to_string(&bot.log).unwrap_or_default();
+    let warnings = std::fs::read_to_string(bot.log()).unwrap_or_default();
 
     let report = analyse(&fake, &customers);
     let updates: usize = customers.iter().map(|c| c.pushed.len()).sum();

@@ -63,13 +63,17 @@
 #[allow(dead_code)]
 #[path = "../tests/support/bot.rs"]
 mod bot;
+#[path = "support/child.rs"]
+mod child;
 #[path = "../tests/support/telegram.rs"]
 mod telegram;
 
+use child::BotProcess;
+
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, OpenFlags};
@@ -235,99 +239,11 @@ fn wrk_version(program: &str) -> Result<String, String> {
         .ok_or_else(|| format!("{program:?} -v does not look like wrk: {}", text.trim()))
 }
 
-/// The bot as a child process; killed if dropped while running.
-struct BotProcess {
-    child: Child,
-    pid: u32,
-    log: PathBuf,
-}
-
-impl BotProcess {
-    /// Starts `flowbot run` in `dir`, its output going to `dir/log_name`.
-    fn spawn(
-        env: &HashMap<String, String>,
-        dir: &Path,
-        log_name: &str,
-    ) -> Result<BotProcess, String> {
-        let log = dir.join(log_name);
-        let stderr = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
-        let stdout = stderr.try_clone().map_err(|e| e.to_string())?;
-        let child = Command::new(env!("CARGO_BIN_EXE_flowbot"))
-            .arg("run")
-            .env_clear()
-            .envs(env)
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr)
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", env!("CARGO_BIN_EXE_flowbot")))?;
-        let pid = child.id();
-        Ok(BotProcess { child, pid, log })
-    }
-
-    /// An error if the bot has exited.
-    fn alive(&mut self) -> Result<(), String> {
-        match self.child.try_wait() {
-            Ok(None) => Ok(()),
-            Ok(Some(status)) => Err(format!(
-                "the bot exited early ({status}); its log:\n{}",
-                self.log_tail()
-            )),
-            Err(e) => Err(format!("cannot check the bot process: {e}")),
-        }
-    }
-
-    /// SIGTERM, then waits for a clean exit.
-    async fn stop(&mut self) -> Result<(), String> {
-        let sent = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.pid.to_string())
-            .status()
-            .map_err(|e| format!("cannot run kill: {e}"))?;
-        if !sent.success() {
-            return Err(format!("kill -TERM {} failed: {sent}", self.pid));
-        }
-        let deadline = Instant::now() + STOP_TIMEOUT;
-        loop {
-            match self.child.try_wait() {
-                Ok(Some(status)) if status.success() => return Ok(()),
-                Ok(Some(status)) => {
-                    return Err(format!(
-                        "the bot stopped with {status}; its log:\n{}",
-                        self.log_tail()
-                    ));
-                }
-                Ok(None) if Instant::now() >= deadline => {
-                    return Err(format!(
-                        "the bot did not stop within {STOP_TIMEOUT:?} of SIGTERM"
-                    ));
-                }
-                Ok(None) => tokio::time::sleep(Duration::from_millis(20)).await,
-                Err(e) => return Err(format!("cannot wait for the bot: {e}")),
-            }
-        }
-    }
-
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        let tail = lines[lines.len().saturating_sub(40)..].join("\n");
-        if tail.is_empty() {
-            "(empty)".to_owned()
-        } else {
-            tail
-        }
-    }
-}
-
-impl Drop for BotProcess {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+/// `flowbot run`, the binary cargo built for this bench.
+fn flowbot_run() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_flowbot"));
+    c.arg("run");
+    c
 }
 
 /// Fields of `/proc/<pid>/stat` after the command name (field 3 of stat(5)
@@ -959,7 +875,7 @@ async fn run(settings: &Settings, wrk_name: &str) -> Result<(), String> {
         .cloned()
         .ok_or("bot::env sets no HTTP_LISTEN")?;
     let build = if settings.bench { "release" } else { "debug" };
-    let mut bot = BotProcess::spawn(&env, dir.path(), "bot.log")?;
+    let mut bot = BotProcess::spawn(flowbot_run(), &env, dir.path(), "bot.log")?;
     wait_started(&fake, &mut bot, &http).await?;
 
     let users: Vec<TgUser> = (0..settings.customers)
@@ -1086,11 +1002,11 @@ async fn run(settings: &Settings, wrk_name: &str) -> Result<(), String> {
         Err(e) => vec![format!("(/metrics: {e})")],
     };
     drop(db);
-    bot.stop().await?;
+    bot.stop(STOP_TIMEOUT).await?;
     if let Some(path) = &settings.keep_log {
-        std::fs::copy(&bot.log, path).map_err(|e| format!("{path}: {e}"))?;
+        std::fs::copy(bot.log(), path).map_err(|e| format!("{path}: {e}"))?;
     }
-    let log = std::fs::read_to_string(&bot.log).unwrap_or_default();
+    let log = std::fs::read_to_string(bot.log()).unwrap_or_default();
 
     // Every delivery against what was stored.
     let mut doubled = Vec::new();
@@ -1157,7 +1073,7 @@ async fn run(settings: &Settings, wrk_name: &str) -> Result<(), String> {
     let restart = if missing.is_empty() {
         None
     } else {
-        let mut again = BotProcess::spawn(&env, dir.path(), "bot-restart.log")?;
+        let mut again = BotProcess::spawn(flowbot_run(), &env, dir.path(), "bot-restart.log")?;
         let mut replay = Deliveries::new(fake.call_count(), settings.customers);
         let started = Instant::now();
         wait_started(&fake, &mut again, &http).await?;
@@ -1174,7 +1090,7 @@ async fn run(settings: &Settings, wrk_name: &str) -> Result<(), String> {
             replay.scan(&fake);
         }
         let took = started.elapsed();
-        again.stop().await?;
+        again.stop(STOP_TIMEOUT).await?;
         let recovered = missing
             .iter()
             .filter(|id| replay.by_id.contains_key(**id))

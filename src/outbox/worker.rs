@@ -7,7 +7,7 @@
 //! on. A failed database write after a successful send leaves the row
 //! pending: it may be sent again (a rare duplicate), never lost.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -86,7 +86,13 @@ struct Flight {
     paused_until: Option<Instant>,
     /// Something may have become due: scan every queue at the next turn.
     dirty: bool,
+    /// Rows each queue has sent in a row without a scan; at [`STREAK`] the
+    /// queue gives way, so that a long queue cannot keep the others waiting.
+    streaks: HashMap<String, u32>,
 }
+
+/// Rows one queue may send in a row before the others get a look in.
+const STREAK: u32 = 4;
 
 impl<T: Transport> Worker<T> {
     /// Delivers until `shutdown`; deliveries in flight then finish and are recorded.
@@ -102,6 +108,7 @@ impl<T: Transport> Worker<T> {
             tasks: JoinSet::new(),
             paused_until: None,
             dirty: true,
+            streaks: HashMap::new(),
         };
         let mut scan_at = Instant::now();
         while !shutdown.is_cancelled() {
@@ -148,13 +155,16 @@ impl<T: Transport> Worker<T> {
             );
         }
         let paused = f.paused_until.is_some_and(|p| p > Instant::now());
+        let streak = f.streaks.remove(&done.queue).unwrap_or(0) + 1;
         match done.next {
             Some(row)
                 if !paused
+                    && streak < STREAK
                     && f.limiter
                         .acquire(row.payload.chat_id(), Instant::now())
                         .is_ok() =>
             {
+                f.streaks.insert(done.queue, streak);
                 self.spawn(row, f);
             }
             _ => {

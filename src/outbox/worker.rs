@@ -415,13 +415,14 @@ mod tests {
     }
 
     fn start(answers: HashMap<i64, Vec<DeliveryError>>, max_attempts: u32) -> Running {
-        start_with(answers, max_attempts, false)
+        start_with(answers, max_attempts, false, 8)
     }
 
     fn start_with(
         answers: HashMap<i64, Vec<DeliveryError>>,
         max_attempts: u32,
         pause_all_on_retry_after: bool,
+        concurrency: usize,
     ) -> Running {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let store = Store::open(&dir.path().join("t.db")).unwrap_or_else(|e| panic!("{e}"));
@@ -445,7 +446,7 @@ mod tests {
                     max: Duration::from_millis(100),
                 },
                 limits: Limits::unlimited(),
-                concurrency: 8,
+                concurrency,
                 pause_all_on_retry_after,
             },
             wake: wake.clone(),
@@ -482,6 +483,12 @@ mod tests {
                 .await
                 .unwrap_or_else(|e| panic!("{e}"));
             self.wake.wake();
+        }
+
+        /// Everything sent, over all chats, in order.
+        fn all_sent(&self) -> Vec<String> {
+            let sent = self.script.sent.lock().unwrap_or_else(|e| e.into_inner());
+            sent.iter().map(|(_, t, _)| t.clone()).collect()
         }
 
         fn sent(&self, chat_id: i64) -> Vec<(String, Instant)> {
@@ -534,9 +541,36 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_long_queue_gives_way_to_older_rows_of_other_queues() {
+        let w = start_with(HashMap::new(), 5, false, 1);
+        // One transaction, so the ids interleave exactly: b1 is older than a4..a8.
+        let row = |chat_id: i64, text: &str| NewMessage {
+            payload: Payload::TelegramText {
+                chat_id,
+                text: text.to_owned(),
+                markup: None,
+            },
+            customer_id: Some(chat_id),
+            is_admin_notice: false,
+        };
+        let mut rows = vec![row(1, "a1"), row(1, "a2"), row(1, "a3"), row(2, "b1")];
+        rows.extend((4..=8).map(|i| row(1, &format!("a{i}"))));
+        w.db.run(move |s| s.enqueue(&rows, Utc::now()))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        w.wake.wake();
+        w.until("nine sends", |w| w.all_sent().len() == 9).await;
+        assert_eq!(
+            w.all_sent(),
+            ["a1", "a2", "a3", "a4", "b1", "a5", "a6", "a7", "a8"]
+        );
+        w.shutdown.cancel();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_destination_wide_retry_after_holds_every_queue() {
         let answers = HashMap::from([(1, vec![DeliveryError::RetryAfter(Duration::from_secs(1))])]);
-        let w = start_with(answers, 5, true);
+        let w = start_with(answers, 5, true, 8);
         let refused = Instant::now();
         w.send(1, &["a1"]).await;
         tokio::time::sleep(Duration::from_millis(200)).await;

@@ -128,6 +128,16 @@ pub fn bonus_text(change: &BonusChange, phone: &Phone, delta: i64) -> String {
     }
 }
 
+/// Midnight of the flow's local day, in UTC ("today" of `/stats`).
+pub fn start_of_today(flow: &crate::flow::model::Flow) -> chrono::DateTime<chrono::Utc> {
+    let tz = flow.business.timezone;
+    let local = chrono::Utc::now().with_timezone(&tz).date_naive();
+    local
+        .and_hms_opt(0, 0, 0)
+        .and_then(|m| m.and_local_timezone(tz).earliest())
+        .map_or_else(chrono::Utc::now, |t| t.with_timezone(&chrono::Utc))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use teloxide::types::Update;
 
 use super::admin::{self, Command};
@@ -339,7 +339,7 @@ impl Core {
 
     /// The `/stats` text; "today" is the flow's local day.
     pub async fn stats_text(&self) -> String {
-        let since = start_of_today(&self.flow.load());
+        let since = admin::start_of_today(&self.flow.load());
         let result = self
             .db
             .run(move |s| Ok((s.stats(since)?, s.outbox_depth(Destination::Crm)?)))
@@ -424,14 +424,4 @@ fn command_name(c: &Command) -> &'static str {
         Command::Help => "help",
         Command::Invalid(_) => "invalid",
     }
-}
-
-/// Midnight of the flow's local day, in UTC.
-fn start_of_today(flow: &Flow) -> DateTime<Utc> {
-    let tz = flow.business.timezone;
-    let local = Utc::now().with_timezone(&tz).date_naive();
-    local
-        .and_hms_opt(0, 0, 0)
-        .and_then(|m| m.and_local_timezone(tz).earliest())
-        .map_or_else(Utc::now, |t| t.with_timezone(&Utc))
 }

@@ -2,6 +2,7 @@
 
 mod chat;
 mod check;
+mod ops;
 mod run;
 mod serve;
 mod settings;
@@ -71,6 +72,22 @@ enum Command {
     },
     /// Print the flow file's JSON Schema.
     Schema,
+    /// Copy the database while the bot runs (consistent, checked); PATH must not exist.
+    Backup {
+        path: PathBuf,
+        /// The database (default: DATABASE_PATH, or flowbot.db).
+        #[arg(long)]
+        db: Option<PathBuf>,
+    },
+    /// Print what /stats shows in the admins' chat.
+    Stats {
+        /// The database (default: DATABASE_PATH, or flowbot.db).
+        #[arg(long)]
+        db: Option<PathBuf>,
+        /// The flow, for its time zone (what "today" means) (default: FLOW_PATH, or flows/default.yaml).
+        #[arg(long)]
+        flow: Option<PathBuf>,
+    },
 }
 
 /// Runs the command line; the exit code says how it went.
@@ -111,6 +128,8 @@ pub fn main() -> ExitCode {
         Command::Run => run::run(),
         Command::Test { paths } => test::run(paths),
         Command::Graph { flow } => graph(&flow),
+        Command::Backup { path, db } => ops::backup(&path, db),
+        Command::Stats { db, flow } => ops::stats(db, flow),
         Command::Schema => {
             print!("{}", crate::flow::schema::generate());
             Ok(ExitCode::SUCCESS)

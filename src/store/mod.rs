@@ -7,6 +7,7 @@
 //! processed change together or not at all.
 
 mod admin;
+pub mod backup;
 mod crm;
 mod db;
 mod inbox;
@@ -42,6 +43,8 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("stored value is corrupt: {0}")]
     Corrupt(String),
+    #[error("backup: {0}")]
+    Backup(String),
     #[error("database task failed: {0}")]
     Runtime(String),
 }

@@ -13,9 +13,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use flowbot::phone::Phone;
-use flowbot::store::{ManagerMessage, Store, WebhookCall};
-use flowbot::wahelp::payload::{self, Decision, Paths};
+use flowbot::store::Store;
+use flowbot::wahelp::payload::{self, Paths};
 use serde_json::{Value, json};
 use support::wahelp::{CHANNEL_UUID, Endpoint, FakeWahelp, HookGet, LOGIN, PASSWORD, PROJECT_ID};
 
@@ -76,52 +75,12 @@ fn flowbot(dir: &Path, env: &[(&str, &str)], args: &[&str], stdin: &str) -> Outp
 
 // ----- inspect -------------------------------------------------------------
 
-/// How the live bot records an event's reading (`app::webhook::reading`).
-fn reading(e: &payload::Event) -> Value {
-    json!({
-        "event": e.name,
-        "direction": e.direction_raw,
-        "phone": e.phone.as_ref().map(Phone::masked),
-        "text": e.text,
-        "message_id": e.message_id,
-        "media": e.media.as_ref().map(|m| m.url.clone()),
-        "status": e.status,
-        "decision": e.decision.as_str(),
-        "problem": e.problem,
-        "from": {
-            "direction": e.sources.direction,
-            "text": e.sources.text,
-            "phone": e.sources.phone,
-            "message_id": e.sources.message_id,
-            "media": e.sources.media_url,
-        },
-    })
-}
-
 /// Logs the fixture as a received call, through the store's own API.
 fn log_call(store: &mut Store, name: &str) {
     let body = fixture(name);
     let events = payload::read(&body, &Paths::default());
-    let messages = events
-        .iter()
-        .enumerate()
-        .filter_map(|(i, e)| match (e.decision, &e.phone) {
-            (Decision::Forward, Some(phone)) => Some(ManagerMessage {
-                event: i,
-                message_id: e.message_id.clone(),
-                phone: phone.clone(),
-                text: e.text.clone().unwrap_or_default(),
-                file: None,
-            }),
-            _ => None,
-        })
-        .collect();
-    let call = WebhookCall {
-        body: body.to_string(),
-        reading: events.iter().map(reading).collect(),
-        messages,
-        extra: Vec::new(),
-    };
+    // Built exactly as the live bot builds it (no admins, no relay).
+    let call = flowbot::app::webhook::call(&events, body.to_string(), false, &[]);
     store
         .accept_webhook(call, Utc::now(), &|_| Vec::new())
         .unwrap_or_else(|e| panic!("cannot log {name}: {e}"));

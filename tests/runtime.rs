@@ -687,18 +687,6 @@ async fn admin_bonus_written_wrong_gets_the_usage() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn admin_reload_rereads_the_flow() {
-    let world = World::new().await;
-    let running = world.start().await;
-    let fake = &world.fake;
-
-    fake.push_group_text(ADMIN_CHAT, &admin(), "/reload");
-
-    said(fake, ADMIN_CHAT, "✅ Сценарий перечитан", 1).await;
-    running.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_commands_from_a_customer_are_unknown_commands() {
     let world = World::new().await;
     let running = world.start().await;

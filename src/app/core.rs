@@ -37,6 +37,8 @@ pub struct Core {
     pub serial: Serial,
     pub wake_telegram: Wake,
     pub wake_crm: Wake,
+    /// What flow reloads remember (see [`super::reload`]).
+    pub reloads: Arc<super::reload::Reloads>,
 }
 
 impl Core {
@@ -280,7 +282,11 @@ impl Core {
             Command::Help => admin::HELP.to_owned(),
             Command::Invalid(usage) => usage,
             Command::Stats => self.stats_text().await,
-            Command::Reload => self.reload().await,
+            Command::Reload => {
+                let trigger = super::reload::Trigger::Admin(chat_id);
+                let (_, notices) = self.reload_with_notices(trigger, true).await;
+                return self.store_plain(Source::Update(update_id), notices).await;
+            }
             Command::Bonus {
                 phone,
                 delta,
@@ -351,25 +357,6 @@ impl Core {
                 "Не удалось прочитать статистику: ошибка базы данных (подробности в журнале)."
                     .to_owned()
             }
-        }
-    }
-
-    /// Re-reads the flow file; a broken file keeps the running flow.
-    pub async fn reload(&self) -> String {
-        let path = self.flow_path.clone();
-        let loaded = tokio::task::spawn_blocking(move || super::load_flow(&path)).await;
-        match loaded {
-            Ok(Ok(flow)) => {
-                let version = flow.version.clone();
-                self.flow.store(Arc::new(flow));
-                tracing::info!(%version, "flow reloaded");
-                format!("✅ Сценарий перечитан, версия {version}.")
-            }
-            Ok(Err(diagnostics)) => {
-                tracing::warn!("flow reload refused: the file has errors");
-                format!("⚠️ Сценарий не перечитан, работает прежний. Ошибки:\n{diagnostics}")
-            }
-            Err(e) => format!("⚠️ Сценарий не перечитан: {e}"),
         }
     }
 }

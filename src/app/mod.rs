@@ -10,8 +10,10 @@ pub mod admin;
 mod core;
 mod crm;
 mod endpoints;
+mod reload;
 pub mod route;
 pub mod serial;
+mod watch;
 pub mod webhook;
 
 use std::path::{Path, PathBuf};
@@ -26,8 +28,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 pub use self::core::Core;
+pub use self::reload::load_flow;
 use crate::config::Config;
-use crate::flow::model::Flow;
 use crate::outbox::backoff::Backoff;
 use crate::outbox::ratelimit::Limits;
 use crate::outbox::receipts::Receipts;
@@ -36,17 +38,6 @@ use crate::outbox::{Destination, NewMessage};
 use crate::store::{Db, DeadRow, Retention};
 use crate::telegram::poll::{self, PollHealth};
 use crate::telegram::send::TelegramTransport;
-
-/// Reads and validates a flow file: the flow, or the Russian diagnostics.
-pub fn load_flow(path: &Path) -> Result<Flow, String> {
-    let source = std::fs::read_to_string(path)
-        .map_err(|e| format!("не удалось прочитать {}: {e}", path.display()))?;
-    let name = path.display().to_string();
-    match crate::flow::compile::load(&source) {
-        Ok(loaded) => Ok(loaded.flow),
-        Err(report) => Err(report.render(&name, &source)),
-    }
-}
 
 /// Runs the bot until `shutdown` is cancelled.
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -73,6 +64,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         serial: serial::Serial::default(),
         wake_telegram: Wake::default(),
         wake_crm: Wake::default(),
+        reloads: Arc::default(),
     };
     if core.admins.is_empty() {
         tracing::warn!("ADMIN_CHAT_IDS is empty: admin notices and file copies go nowhere");
@@ -121,6 +113,14 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         shutdown.clone(),
     ));
 
+    let watcher = config
+        .flow_watch
+        .then(|| tokio::spawn(watch::run(core.clone(), shutdown.clone())));
+    if watcher.is_none() {
+        tracing::info!("FLOW_WATCH is off: the flow is reloaded by SIGHUP or /reload only");
+    }
+    let hangup = tokio::spawn(watch::on_hangup(core.clone(), shutdown.clone()));
+
     tracing::info!(offset, "polling Telegram");
     let sink_core = core.clone();
     poll::run(
@@ -147,6 +147,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         tracing::error!(error = %e, "HTTP server failed");
     }
     let _ = retention.await;
+    if let Some(w) = watcher {
+        let _ = w.await;
+    }
+    let _ = hangup.await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 mod chat;
 mod check;
+mod logging;
 mod ops;
 mod run;
 mod serve;
@@ -147,16 +148,15 @@ pub(crate) fn load_flow(
 ) -> anyhow::Result<Option<crate::flow::model::Flow>> {
     let source = std::fs::read_to_string(path)
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-    let name = path.display().to_string();
-    match crate::flow::compile::load(&source) {
-        Ok(loaded) => {
-            if !loaded.warnings.diagnostics.is_empty() {
-                eprint!("{}", loaded.warnings.render(&name, &source));
+    match crate::flow::compile::load_rendered(&path.display().to_string(), &source) {
+        Ok((flow, warnings)) => {
+            if let Some(warnings) = warnings {
+                eprint!("{warnings}");
             }
-            Ok(Some(loaded.flow))
+            Ok(Some(flow))
         }
-        Err(report) => {
-            eprint!("{}", report.render(&name, &source));
+        Err(diagnostics) => {
+            eprint!("{diagnostics}");
             Ok(None)
         }
     }

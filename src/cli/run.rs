@@ -15,7 +15,7 @@ pub(super) fn run() -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
-    init_logging();
+    super::logging::init("info", config.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -40,16 +40,6 @@ pub(super) fn token_given() -> bool {
             .filter_map(Result::ok)
             .any(|(k, v)| k == NAME && set(&v))
     })
-}
-
-/// Human-readable logs on stderr, filtered by `RUST_LOG` (default `info`).
-pub(crate) fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
 }
 
 async fn stop_on_signal(shutdown: CancellationToken) {

@@ -57,15 +57,17 @@ pub(super) fn http_listen() -> Result<SocketAddr, String> {
     })
 }
 
-/// Human-readable logs on stderr, filtered by `RUST_LOG` (default `default`).
+/// Logs as `LOG_FORMAT` asks (text when it is unusable, with a warning),
+/// filtered by `RUST_LOG` (default `default`).
 pub(super) fn init_logging(default: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+    let format = raw("LOG_FORMAT").map_or(Ok(config::LogFormat::Text), |v| {
+        config::parse_log_format(&v)
+    });
+    let format = format.unwrap_or_else(|e| {
+        eprintln!("flowbot: {e}; writing text logs");
+        config::LogFormat::Text
+    });
+    super::logging::init(default, format);
 }
 
 #[cfg(test)]

@@ -32,6 +32,21 @@ pub struct Loaded {
     pub warnings: Report,
 }
 
+/// A flow compiled for the people who read its problems: the flow with its
+/// warnings rendered (`None` when there are none), or every problem rendered
+/// as the `file:line:column` text `flowbot check` prints. `name` is the
+/// file's name as shown in that text.
+pub fn load_rendered(name: &str, source: &str) -> Result<(Flow, Option<String>), String> {
+    match load(source) {
+        Ok(loaded) if loaded.warnings.diagnostics.is_empty() => Ok((loaded.flow, None)),
+        Ok(loaded) => {
+            let warnings = loaded.warnings.render(name, source);
+            Ok((loaded.flow, Some(warnings)))
+        }
+        Err(report) => Err(report.render(name, source)),
+    }
+}
+
 /// Parses and validates a flow. `Err` holds every problem (errors and warnings).
 pub fn load(source: &str) -> Result<Loaded, Report> {
     let mut report = Report::default();

@@ -37,6 +37,9 @@ const OUTBOX_MAX_ATTEMPTS: &str = "OUTBOX_MAX_ATTEMPTS";
 const OUTBOX_MAX_AGE: &str = "OUTBOX_MAX_AGE_HOURS";
 const MESSAGE_LOG_DAYS: &str = "MESSAGE_LOG_DAYS";
 const PROCESSED_UPDATES_DAYS: &str = "PROCESSED_UPDATES_DAYS";
+const FLOW_WATCH: &str = "FLOW_WATCH";
+const HEARTBEAT_ALERT: &str = "HEARTBEAT_ALERT_SECS";
+const LOG_FORMAT: &str = "LOG_FORMAT";
 const RUST_LOG: &str = "RUST_LOG";
 
 const DEFAULT_API_URL: &str = "https://api.telegram.org";
@@ -51,6 +54,9 @@ const DEFAULT_OUTBOX_MAX_ATTEMPTS: &str = "30";
 const DEFAULT_OUTBOX_MAX_AGE: &str = "24";
 const DEFAULT_MESSAGE_LOG_DAYS: &str = "90";
 const DEFAULT_PROCESSED_UPDATES_DAYS: &str = "7";
+const DEFAULT_FLOW_WATCH: &str = "true";
+const DEFAULT_HEARTBEAT_ALERT: &str = "300";
+const DEFAULT_LOG_FORMAT: &str = "text";
 
 /// The token placeholder written in `.env.example`; rejected with its own
 /// message so that an unedited copy does not look like a bad token.
@@ -83,6 +89,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
     (
         FLOW_PATH,
         "YAML flow file that defines what the bot says and does (default: flows/default.yaml)",
+    ),
+    (
+        FLOW_WATCH,
+        "Reload the flow by itself when its file is saved, true or false; false = only on SIGHUP or the admins' /reload (default: true)",
     ),
     (
         ADMIN_CHAT_IDS,
@@ -189,6 +199,14 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "Direction values meaning a message written by the business (a manager), comma-separated, compared without case (default: from_operator, operator)",
     ),
     (
+        HEARTBEAT_ALERT,
+        "Seconds Telegram polling or Wahelp may keep failing before the admins are told (and told again when it works), 0 = never tell (default: 300)",
+    ),
+    (
+        LOG_FORMAT,
+        "Log lines on stderr: text (for people) or json (one JSON object per line, for log collectors) (default: text)",
+    ),
+    (
         RUST_LOG,
         "Log filter, like info or flowbot=debug,info (default: info)",
     ),
@@ -229,6 +247,12 @@ pub struct Config {
     pub message_log_days: u32,
     /// `PROCESSED_UPDATES_DAYS`, at least 1.
     pub processed_updates_days: u32,
+    /// `FLOW_WATCH`.
+    pub flow_watch: bool,
+    /// `HEARTBEAT_ALERT_SECS`; `None` = never tell.
+    pub heartbeat_alert: Option<Duration>,
+    /// `LOG_FORMAT`.
+    pub log_format: LogFormat,
     /// The `WAHELP_*` variables.
     pub wahelp: WahelpConfig,
 }
@@ -260,6 +284,9 @@ impl fmt::Debug for Config {
             .field("outbox_max_age", &self.outbox_max_age)
             .field("message_log_days", &self.message_log_days)
             .field("processed_updates_days", &self.processed_updates_days)
+            .field("flow_watch", &self.flow_watch)
+            .field("heartbeat_alert", &self.heartbeat_alert)
+            .field("log_format", &self.log_format)
             .field("wahelp", &self.wahelp)
             .finish()
     }
@@ -513,6 +540,18 @@ pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, Confi
             &or(PROCESSED_UPDATES_DAYS, DEFAULT_PROCESSED_UPDATES_DAYS),
             "whole days, at least 1",
         )?,
+        flow_watch: parse_bool(FLOW_WATCH, &or(FLOW_WATCH, DEFAULT_FLOW_WATCH))?,
+        heartbeat_alert: match parse_whole(
+            HEARTBEAT_ALERT,
+            &or(HEARTBEAT_ALERT, DEFAULT_HEARTBEAT_ALERT),
+            0,
+            7 * 24 * 3600,
+            "whole seconds from 0 (never) to 604800 (a week)",
+        )? {
+            0 => None,
+            secs => Some(Duration::from_secs(secs)),
+        },
+        log_format: parse_log_format(&or(LOG_FORMAT, DEFAULT_LOG_FORMAT))?,
         wahelp: wahelp::from_lookup(&raw)?,
     })
 }
@@ -705,6 +744,39 @@ fn parse_listen(raw: &str) -> Result<SocketAddr, ConfigError> {
     })
 }
 
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// For people reading a terminal or the journal.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// `LOG_FORMAT`: `text` or `json`, in any case.
+pub fn parse_log_format(raw: &str) -> Result<LogFormat, ConfigError> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "text" => Ok(LogFormat::Text),
+        "json" => Ok(LogFormat::Json),
+        _ => Err(invalid(
+            LOG_FORMAT,
+            raw,
+            "is not a log format",
+            "text or json",
+        )),
+    }
+}
+
+/// `true`/`false` and the usual spellings of yes and no.
+fn parse_bool(var: &'static str, raw: &str) -> Result<bool, ConfigError> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "true" | "yes" | "on" | "1" => Ok(true),
+        "false" | "no" | "off" | "0" => Ok(false),
+        _ => Err(invalid(var, raw, "is not true or false", "true or false")),
+    }
+}
+
 /// A whole number in `min..=max`.
 fn parse_whole(
     var: &'static str,
@@ -800,6 +872,9 @@ mod tests {
         assert_eq!(config.outbox_max_age, Duration::from_secs(24 * 3600));
         assert_eq!(config.message_log_days, 90);
         assert_eq!(config.processed_updates_days, 7);
+        assert!(config.flow_watch);
+        assert_eq!(config.heartbeat_alert, Some(Duration::from_secs(300)));
+        assert_eq!(config.log_format, LogFormat::Text);
     }
 
     #[test]
@@ -834,6 +909,9 @@ mod tests {
             (OUTBOX_MAX_AGE, "48"),
             (MESSAGE_LOG_DAYS, "365"),
             (PROCESSED_UPDATES_DAYS, "1"),
+            (FLOW_WATCH, "off"),
+            (HEARTBEAT_ALERT, "0"),
+            (LOG_FORMAT, "JSON"),
         ])
         .expect("all variables");
         assert_eq!(
@@ -865,6 +943,28 @@ mod tests {
         assert_eq!(config.outbox_max_age, Duration::from_secs(48 * 3600));
         assert_eq!(config.message_log_days, 365);
         assert_eq!(config.processed_updates_days, 1);
+        assert!(!config.flow_watch);
+        assert_eq!(config.heartbeat_alert, None);
+        assert_eq!(config.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn log_format_watch_and_heartbeat_refuse_what_they_cannot_use() {
+        let err = parse_err(&[(LOG_FORMAT, "xml")]).to_string();
+        assert_eq!(
+            err,
+            "LOG_FORMAT: \"xml\" is not a log format (expected text or json)"
+        );
+        let err = parse_err(&[(FLOW_WATCH, "maybe")]).to_string();
+        assert_eq!(
+            err,
+            "FLOW_WATCH: \"maybe\" is not true or false (expected true or false)"
+        );
+        let err = parse_err(&[(HEARTBEAT_ALERT, "-5")]).to_string();
+        assert!(
+            err.starts_with("HEARTBEAT_ALERT_SECS: \"-5\" is too small"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -1073,6 +1173,9 @@ mod tests {
             (OUTBOX_MAX_AGE, DEFAULT_OUTBOX_MAX_AGE),
             (MESSAGE_LOG_DAYS, DEFAULT_MESSAGE_LOG_DAYS),
             (PROCESSED_UPDATES_DAYS, DEFAULT_PROCESSED_UPDATES_DAYS),
+            (FLOW_WATCH, DEFAULT_FLOW_WATCH),
+            (HEARTBEAT_ALERT, DEFAULT_HEARTBEAT_ALERT),
+            (LOG_FORMAT, DEFAULT_LOG_FORMAT),
         ];
         for (name, default) in defaults {
             let description = VARIABLES
@@ -1088,7 +1191,7 @@ mod tests {
         let names: Vec<&str> = VARIABLES.iter().map(|(name, _)| *name).collect();
         assert_eq!(names.first(), Some(&TOKEN));
         assert_eq!(names.last(), Some(&RUST_LOG));
-        assert_eq!(names.len(), 32);
+        assert_eq!(names.len(), 35);
     }
 
     fn env_example() -> String {

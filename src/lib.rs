@@ -11,6 +11,7 @@ pub mod engine;
 pub mod flow;
 pub mod flowtest;
 pub mod http;
+pub mod liveness;
 pub mod outbox;
 pub mod phone;
 pub mod show;

@@ -701,6 +701,38 @@ async fn a_wahelp_outage_only_delays_the_customers_words() {
     assert_no_secrets_logged(&PHONES);
 }
 
+/// The heartbeat: an outage longer than `HEARTBEAT_ALERT_SECS` is told to
+/// the admins once, and its end once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_wahelp_outage_is_told_to_the_admins_once_and_so_is_its_end() {
+    const DOWN: &str = "Wahelp (сообщения менеджерам): нет связи уже";
+    const UP: &str = "Wahelp (сообщения менеджерам): связь восстановлена";
+    let mut world = World::new().await;
+    world.env.insert("HEARTBEAT_ALERT_SECS".into(), "1".into());
+    let bot = world.start().await;
+    let (anna, sergey) = (TgUser::anna(), TgUser::sergey());
+    world.register(&anna, ANNA_PHONE).await;
+    world.register_typed(&sergey, "89990000010").await;
+
+    world.wahelp.go_down(Down::Refused).await;
+    world.tg.push_text(&anna, "во время сбоя");
+    let notice = world.said(ADMIN_CHAT, DOWN, 1).await;
+    assert!(notice.contains("Последняя ошибка:"), "{notice}");
+    // Still down: nothing more is said.
+    quiet_for(Duration::from_millis(2_500)).await;
+    assert_eq!(world.texts_with(ADMIN_CHAT, DOWN).len(), 1);
+
+    world.wahelp.come_up().await;
+    world.tg.push_text(&sergey, "после сбоя");
+    world.said(ADMIN_CHAT, UP, 1).await;
+    world.wahelp_got(2).await;
+    quiet_for(Duration::from_millis(1_500)).await;
+    assert_eq!(world.texts_with(ADMIN_CHAT, DOWN).len(), 1);
+    assert_eq!(world.texts_with(ADMIN_CHAT, UP).len(), 1);
+    bot.stop().await;
+    assert_no_secrets_logged(&PHONES);
+}
+
 /// The issue: "a Wahelp outage of any length only delays them". The CRM
 /// worker takes the Telegram worker's `OUTBOX_MAX_AGE_HOURS` (24 h) and
 /// `OUTBOX_MAX_ATTEMPTS` (30, about 3 h of backoff) limits, so a long

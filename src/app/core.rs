@@ -257,6 +257,28 @@ impl Core {
         }
     }
 
+    /// Queues messages that answer no stored input (notices to the admins).
+    pub(super) async fn send_now(&self, messages: Vec<NewMessage>) {
+        if messages.is_empty() {
+            return;
+        }
+        let (telegram, crm) = wakes(&messages);
+        let result = self
+            .db
+            .run(move |s| {
+                let commit = Commit {
+                    messages: &messages,
+                    ..Commit::default()
+                };
+                s.commit(&commit, Utc::now())
+            })
+            .await;
+        match result {
+            Ok(_) => self.wake(telegram, crm),
+            Err(e) => tracing::error!(error = %e, "notice not stored"),
+        }
+    }
+
     fn wake(&self, telegram: bool, crm: bool) {
         if telegram {
             self.wake_telegram.wake();

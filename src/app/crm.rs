@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use reqwest::Url;
 
+use crate::liveness::Liveness;
 use crate::outbox::{Delivered, DeliveryError, Payload, Transport};
 use crate::store::{CrmContact, Db};
 use crate::wahelp::client::{Client, Error as WahelpError, UserId};
@@ -17,6 +18,8 @@ pub struct CrmTransport {
     db: Db,
     wahelp: Client,
     relay: Option<Relay>,
+    /// Whether Wahelp works, as the sends find it.
+    liveness: Liveness,
 }
 
 struct Relay {
@@ -25,7 +28,12 @@ struct Relay {
 }
 
 impl CrmTransport {
-    pub fn new(db: Db, wahelp: Client, relay_url: Option<Url>) -> anyhow::Result<CrmTransport> {
+    pub fn new(
+        db: Db,
+        wahelp: Client,
+        relay_url: Option<Url>,
+        liveness: Liveness,
+    ) -> anyhow::Result<CrmTransport> {
         let relay = match relay_url {
             Some(url) => Some(Relay {
                 http: reqwest::Client::builder()
@@ -36,7 +44,12 @@ impl CrmTransport {
             }),
             None => None,
         };
-        Ok(CrmTransport { db, wahelp, relay })
+        Ok(CrmTransport {
+            db,
+            wahelp,
+            relay,
+            liveness,
+        })
     }
 
     async fn send(&self, customer_id: i64, text: &str) -> Result<Delivered, DeliveryError> {
@@ -127,7 +140,18 @@ impl Transport for CrmTransport {
         match payload {
             Payload::CrmText {
                 customer_id, text, ..
-            } => self.send(*customer_id, text).await,
+            } => {
+                let sent = self.send(*customer_id, text).await;
+                match &sent {
+                    Ok(_) => self.liveness.ok(),
+                    // An outage, not a refusal of this one message.
+                    Err(e @ (DeliveryError::Transient(_) | DeliveryError::RetryAfter(_))) => {
+                        self.liveness.failed(&e.to_string());
+                    }
+                    Err(_) => {}
+                }
+                sent
+            }
             Payload::WebhookRelay { body } => self.relay(body).await,
             _ => Err(DeliveryError::Permanent(
                 "a Telegram payload reached the CRM transport".into(),

@@ -10,6 +10,7 @@ pub mod admin;
 mod core;
 mod crm;
 mod endpoints;
+mod heartbeat;
 mod reload;
 pub mod route;
 pub mod serial;
@@ -30,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 pub use self::core::Core;
 pub use self::reload::load_flow;
 use crate::config::Config;
+use crate::liveness::Liveness;
 use crate::outbox::backoff::Backoff;
 use crate::outbox::ratelimit::Limits;
 use crate::outbox::receipts::Receipts;
@@ -99,7 +101,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         receipts: Some(Arc::clone(&receipts)),
     };
     let worker = tokio::spawn(worker.run(shutdown.clone()));
-    let crm_worker = crm_worker(&config, &core, &receipts, events_tx)?
+    let wahelp_liveness = Liveness::default();
+    let crm_worker = crm_worker(&config, &core, &receipts, events_tx, &wahelp_liveness)?
         .map(|w| tokio::spawn(w.run(shutdown.clone())));
     if crm_worker.is_none() {
         tracing::warn!(
@@ -113,6 +116,24 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         shutdown.clone(),
     ));
 
+    let heartbeat = config.heartbeat_alert.map(|after| {
+        let mut watched = vec![heartbeat::Watched {
+            name: "Telegram (получение сообщений)",
+            liveness: poll_health.clone(),
+        }];
+        if crm_worker.is_some() {
+            watched.push(heartbeat::Watched {
+                name: "Wahelp (сообщения менеджерам)",
+                liveness: wahelp_liveness.clone(),
+            });
+        }
+        tokio::spawn(heartbeat::run(
+            core.clone(),
+            watched,
+            after,
+            shutdown.clone(),
+        ))
+    });
     let watcher = config
         .flow_watch
         .then(|| tokio::spawn(watch::run(core.clone(), shutdown.clone())));
@@ -147,6 +168,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         tracing::error!(error = %e, "HTTP server failed");
     }
     let _ = retention.await;
+    if let Some(h) = heartbeat {
+        let _ = h.await;
+    }
     if let Some(w) = watcher {
         let _ = w.await;
     }
@@ -177,13 +201,18 @@ fn crm_worker(
     core: &Core,
     receipts: &Arc<Receipts>,
     events: mpsc::UnboundedSender<Event>,
+    liveness: &Liveness,
 ) -> anyhow::Result<Option<Worker<crm::CrmTransport>>> {
     let Some(api) = config.wahelp.api.clone() else {
         return Ok(None);
     };
     let client = crate::wahelp::client::Client::new(api).context("Wahelp settings")?;
-    let transport =
-        crm::CrmTransport::new(core.db.clone(), client, config.wahelp.relay_url.clone())?;
+    let transport = crm::CrmTransport::new(
+        core.db.clone(),
+        client,
+        config.wahelp.relay_url.clone(),
+        liveness.clone(),
+    )?;
     Ok(Some(Worker {
         db: core.db.clone(),
         transport: Arc::new(transport),

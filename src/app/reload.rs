@@ -12,13 +12,10 @@ use std::io::ErrorKind;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use chrono::Utc;
-
 use super::core::Core;
 use super::route;
 use crate::flow::model::Flow;
 use crate::outbox::NewMessage;
-use crate::store::Commit;
 
 /// Longest diagnostics text sent to a chat; the rest is in the log and in
 /// `flowbot check`.
@@ -148,27 +145,6 @@ impl Core {
             }
         }
         messages
-    }
-
-    /// Queues messages that answer no stored input.
-    async fn send_now(&self, messages: Vec<NewMessage>) {
-        if messages.is_empty() {
-            return;
-        }
-        let result = self
-            .db
-            .run(move |s| {
-                let commit = Commit {
-                    messages: &messages,
-                    ..Commit::default()
-                };
-                s.commit(&commit, Utc::now())
-            })
-            .await;
-        match result {
-            Ok(_) => self.wake_telegram.wake(),
-            Err(e) => tracing::error!(error = %e, "reload notice not stored"),
-        }
     }
 }
 

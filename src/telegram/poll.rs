@@ -5,8 +5,6 @@
 //! the inbox) and only after the sink says it is stored does the offset move.
 
 use std::future::Future;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use teloxide::prelude::*;
@@ -23,20 +21,8 @@ pub struct RawUpdate {
     pub raw: String,
 }
 
-/// When polling last succeeded (Unix ms; 0 = never), for health checks.
-#[derive(Debug, Clone, Default)]
-pub struct PollHealth(Arc<AtomicI64>);
-
-impl PollHealth {
-    pub fn last_ok_ms(&self) -> i64 {
-        self.0.load(Ordering::Relaxed)
-    }
-
-    fn ok(&self) {
-        self.0
-            .store(chrono::Utc::now().timestamp_millis(), Ordering::Relaxed);
-    }
-}
+/// Whether polling works, for health checks and the heartbeat.
+pub type PollHealth = crate::liveness::Liveness;
 
 /// Polls until `shutdown`, starting at `offset` (the first id not yet stored).
 pub async fn run<F, Fut>(
@@ -90,6 +76,7 @@ pub async fn run<F, Fut>(
             }
             Err(e) => {
                 failures = failures.saturating_add(1);
+                health.failed(&e.to_string());
                 poll_failure(&e, failures, &backoff)
             }
         };

@@ -47,6 +47,10 @@ pub enum StoreError {
     Backup(String),
     #[error("database task failed: {0}")]
     Runtime(String),
+    #[error(
+        "the database was written by a newer flowbot (schema {found}, this one knows {known}): run the newer binary, or restore the backup taken before the upgrade"
+    )]
+    NewerSchema { found: i64, known: usize },
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;

@@ -119,10 +119,19 @@ const MIGRATIONS: &[&str] = &[
         WHERE destination = 'crm';",
 ];
 
-/// Applies every migration the database has not seen yet, each in its own transaction.
-pub(super) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+/// Applies every migration the database has not seen yet, each in its own
+/// transaction. A database a newer flowbot has migrated further is refused:
+/// this binary does not know what the newer one keeps there.
+pub(super) fn migrate(conn: &mut Connection) -> super::Result<()> {
     let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let known = MIGRATIONS.len();
     let applied = usize::try_from(current).unwrap_or(0);
+    if applied > known {
+        return Err(super::StoreError::NewerSchema {
+            found: current,
+            known,
+        });
+    }
     for (version, sql) in (1i64..).zip(MIGRATIONS).skip(applied) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
@@ -130,4 +139,24 @@ pub(super) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
         tx.commit()?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_of_a_newer_version_is_refused_and_left_alone() {
+        let mut conn = Connection::open_in_memory().unwrap_or_else(|e| panic!("{e}"));
+        migrate(&mut conn).unwrap_or_else(|e| panic!("{e}"));
+        let newer = MIGRATIONS.len() as i64 + 1;
+        conn.pragma_update(None, "user_version", newer)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let err = migrate(&mut conn).map(|_| ()).unwrap_err().to_string();
+        assert!(err.contains("newer flowbot"), "{err}");
+        let left: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(left, newer);
+    }
 }

@@ -42,9 +42,11 @@ pub struct Core {
 }
 
 impl Core {
-    /// Stores a batch from Telegram in the inbox, then queues each new update.
-    /// Returns only when the batch is durable (so its offset may be confirmed).
-    pub async fn accept_batch(&self, batch: Vec<RawUpdate>) -> anyhow::Result<()> {
+    /// Stores a batch from Telegram (polled, or one update from the webhook)
+    /// in the inbox, then queues each new update; answers how many were new
+    /// (ids stored before are left alone). Returns only when the batch is
+    /// durable (so its offset may be confirmed, or the webhook call answered).
+    pub async fn accept_batch(&self, batch: Vec<RawUpdate>) -> anyhow::Result<usize> {
         metrics::counter!("flowbot_updates_total").increment(batch.len() as u64);
         let rows: Vec<(i64, String)> = batch.into_iter().map(|u| (u.id, u.raw)).collect();
         let added = self.db.run(move |s| s.inbox_add(rows, Utc::now())).await?;
@@ -56,7 +58,7 @@ impl Core {
         while self.serial.backlog() > MAX_BACKLOG {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
-        Ok(())
+        Ok(added.len())
     }
 
     /// Queues a stored update behind the earlier inputs of the same customer.

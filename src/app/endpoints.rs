@@ -1,4 +1,5 @@
-//! The app's side of the HTTP server: webhook calls go to the bridge,
+//! The app's side of the HTTP server: Wahelp's webhook calls go to the
+//! bridge, Telegram's (webhook mode) to the inbox like polled updates,
 //! `/healthz` reads the store and the poller, `/metrics` renders the
 //! Prometheus registry with the outbox gauges read fresh.
 
@@ -11,9 +12,10 @@ use serde_json::{Value, json};
 
 use super::core::Core;
 use super::webhook::{self, Reader};
-use crate::http::{Health, Service};
+use crate::http::{Accepted, Health, Service};
 use crate::store::QueueHealth;
-use crate::telegram::poll::PollHealth;
+use crate::telegram::poll::{PollHealth, RawUpdate};
+use crate::telegram::webhook::Secret;
 
 /// Polling that has not succeeded for this long makes the bot unhealthy.
 const POLL_STALE: Duration = Duration::from_secs(180);
@@ -23,9 +25,28 @@ pub struct Endpoints {
     pub core: Core,
     /// `None` when `WAHELP_WEBHOOK_SECRET` is unset.
     pub reader: Option<Arc<Reader>>,
-    /// `None` when nothing polls Telegram (the terminal conversation).
-    pub poll: Option<PollHealth>,
+    /// How updates arrive from Telegram.
+    pub telegram: Receiving,
     pub started: chrono::DateTime<Utc>,
+}
+
+/// How updates arrive from Telegram.
+#[derive(Clone, Debug)]
+pub enum Receiving {
+    /// Long polling, and when it last succeeded.
+    Polling(PollHealth),
+    /// Telegram posts them to `/telegram/webhook` (mapped from the public
+    /// `url`) with this secret.
+    Webhook { url: reqwest::Url, secret: Secret },
+}
+
+impl Receiving {
+    fn mode(&self) -> &'static str {
+        match self {
+            Receiving::Polling(_) => "polling",
+            Receiving::Webhook { .. } => "webhook",
+        }
+    }
 }
 
 /// The process-wide Prometheus registry (installed once; every bot in a
@@ -80,6 +101,30 @@ impl Service for Endpoints {
             .map_err(|e| e.to_string())
     }
 
+    fn telegram_secret(&self) -> Option<&str> {
+        match &self.telegram {
+            Receiving::Webhook { secret, .. } => Some(secret.as_str()),
+            Receiving::Polling(_) => None,
+        }
+    }
+
+    async fn accept_update(&self, id: i64, raw: String) -> Result<Accepted, String> {
+        // The same path as a polled batch. In a task of its own: Telegram
+        // hanging up after the update was stored must not keep it from
+        // being queued.
+        let core = self.core.clone();
+        let added =
+            tokio::spawn(async move { core.accept_batch(vec![RawUpdate { id, raw }]).await })
+                .await
+                .map_err(|e| format!("update task failed: {e}"))?
+                .map_err(|e| format!("{e:#}"))?;
+        Ok(if added == 0 {
+            Accepted::Duplicate
+        } else {
+            Accepted::New
+        })
+    }
+
     async fn health(&self) -> Health {
         let queues = self.core.db.run(|s| s.outbox_health()).await;
         let flow = self.core.flow.load();
@@ -98,7 +143,11 @@ impl Service for Endpoints {
             .iter()
             .map(|q| (q.destination.as_str().to_owned(), queue_json(q, now)))
             .collect();
-        let poll = self.poll.as_ref().map(|p| {
+        let poll = match &self.telegram {
+            Receiving::Polling(p) => Some(p),
+            Receiving::Webhook { .. } => None,
+        };
+        let poll = poll.map(|p| {
             let last = chrono::DateTime::from_timestamp_millis(p.last_ok_ms())
                 .filter(|_| p.last_ok_ms() > 0);
             let since = last.unwrap_or(self.started);
@@ -117,6 +166,7 @@ impl Service for Endpoints {
                 "database": database,
                 "flow": {"version": flow.version},
                 "outbox": outbox,
+                "telegram_mode": self.telegram.mode(),
                 "telegram_poll": poll,
                 "webhook": self.reader.is_some(),
             }),

@@ -1,10 +1,13 @@
 //! The live bot: wires the Telegram adapter, the store, the engine and the
 //! outbox together, and runs until told to stop.
 //!
-//! Start-up order: flow, database, Telegram identity, unfinished inbox
-//! updates, delivery worker, then polling. Shutdown: polling stops, the
-//! inputs in hand finish their transactions, deliveries in flight are
-//! recorded, and nothing is left half-written.
+//! Start-up order: flow, database, Telegram identity, HTTP server,
+//! unfinished inbox updates, delivery worker, then polling — or, in webhook
+//! mode (`TELEGRAM_WEBHOOK_URL`), `setWebhook` with a new secret, after
+//! which Telegram posts updates to the HTTP server. Shutdown: polling stops
+//! (or the HTTP server's calls in progress finish), the inputs in hand
+//! finish their transactions, deliveries in flight are recorded, and
+//! nothing is left half-written.
 
 pub mod admin;
 mod core;
@@ -40,6 +43,8 @@ use crate::outbox::{Destination, NewMessage};
 use crate::store::{Db, DeadRow, Retention};
 use crate::telegram::poll::{self, PollHealth};
 use crate::telegram::send::TelegramTransport;
+use crate::telegram::webhook::{self as telegram_webhook, Secret, WebhookError};
+use endpoints::Receiving;
 
 /// Runs the bot until `shutdown` is cancelled.
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -55,7 +60,16 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let poll_bot = bot(&config, config.poll_timeout + Duration::from_secs(10))?;
     let send_bot = bot(&config, config.send_timeout)?;
     let username = identify(&poll_bot, &shutdown).await?;
-    drop_leftover_webhook(&poll_bot).await;
+    let receiving = match &config.telegram_webhook_url {
+        Some(url) => Receiving::Webhook {
+            url: url.clone(),
+            secret: Secret::random()?,
+        },
+        None => {
+            telegram_webhook::delete_leftover(&poll_bot).await;
+            Receiving::Polling(PollHealth::default())
+        }
+    };
 
     let core = Core {
         db: db.clone(),
@@ -77,13 +91,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let listener = tokio::net::TcpListener::bind(config.http_listen)
         .await
         .with_context(|| format!("HTTP_LISTEN: cannot listen on {}", config.http_listen))?;
-    let poll_health = PollHealth::default();
     let http = tokio::spawn(crate::http::serve(
         listener,
         endpoints::Endpoints {
             core: core.clone(),
             reader: webhook_reader(&config),
-            poll: Some(poll_health.clone()),
+            telegram: receiving.clone(),
             started: Utc::now(),
         },
         shutdown.clone(),
@@ -117,10 +130,13 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     ));
 
     let heartbeat = config.heartbeat_alert.map(|after| {
-        let mut watched = vec![heartbeat::Watched {
-            name: "Telegram (получение сообщений)",
-            liveness: poll_health.clone(),
-        }];
+        let mut watched = Vec::new();
+        if let Receiving::Polling(health) = &receiving {
+            watched.push(heartbeat::Watched {
+                name: "Telegram (получение сообщений)",
+                liveness: health.clone(),
+            });
+        }
         if crm_worker.is_some() {
             watched.push(heartbeat::Watched {
                 name: "Wahelp (сообщения менеджерам)",
@@ -142,31 +158,39 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     }
     let hangup = tokio::spawn(watch::on_hangup(core.clone(), shutdown.clone()));
 
-    tracing::info!(offset, "polling Telegram");
-    let sink_core = core.clone();
-    poll::run(
-        poll_bot,
-        config.poll_timeout,
-        offset,
-        move |batch| {
-            let core = sink_core.clone();
-            async move { core.accept_batch(batch).await }
-        },
-        poll_health,
-        shutdown.clone(),
-    )
-    .await;
+    let received = match receiving {
+        Receiving::Polling(health) => {
+            tracing::info!(offset, "polling Telegram");
+            let sink_core = core.clone();
+            poll::run(
+                poll_bot,
+                config.poll_timeout,
+                offset,
+                move |batch| {
+                    let core = sink_core.clone();
+                    async move { core.accept_batch(batch).await.map(|_| ()) }
+                },
+                health,
+                shutdown.clone(),
+            )
+            .await;
+            Ok(())
+        }
+        Receiving::Webhook { url, secret } => by_webhook(&poll_bot, &url, &secret, &shutdown).await,
+    };
 
     tracing::info!("stopping: finishing the inputs in hand");
+    // Calls in progress (Telegram's updates, Wahelp's replies) finish and
+    // queue their inputs before the queue is drained.
+    if let Ok(Err(e)) = http.await {
+        tracing::error!(error = %e, "HTTP server failed");
+    }
     core.serial.idle().await;
     let _ = worker.await;
     if let Some(w) = crm_worker {
         let _ = w.await;
     }
     let _ = events.await;
-    if let Ok(Err(e)) = http.await {
-        tracing::error!(error = %e, "HTTP server failed");
-    }
     let _ = retention.await;
     if let Some(h) = heartbeat {
         let _ = h.await;
@@ -176,6 +200,33 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     }
     let _ = hangup.await;
     tracing::info!("stopped");
+    received
+}
+
+/// Webhook mode: points Telegram at us, then waits for the stop (the HTTP
+/// server receives the updates). Telegram refusing the URL stops the bot
+/// with that error. The webhook stays set at the stop: Telegram keeps the
+/// updates that come meanwhile for the next start.
+async fn by_webhook(
+    bot: &Bot,
+    url: &reqwest::Url,
+    secret: &Secret,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    match telegram_webhook::register(bot, url, secret, shutdown).await {
+        Ok(()) => {}
+        Err(WebhookError::Stopped) => return Ok(()),
+        Err(e) => {
+            shutdown.cancel();
+            return Err(e.into());
+        }
+    }
+    tracing::info!(
+        path = crate::http::telegram::PATH,
+        "receiving Telegram updates by webhook"
+    );
+    shutdown.cancelled().await;
+    tracing::info!("the Telegram webhook stays set: Telegram keeps new updates for the next start");
     Ok(())
 }
 
@@ -285,21 +336,6 @@ fn rejects_token(e: &teloxide::ApiError) -> bool {
             text == "Not Found" || text.starts_with("Unauthorized")
         }
         _ => false,
-    }
-}
-
-/// Long polling does not work while a webhook is set: remove one left by
-/// another integration, and say so.
-async fn drop_leftover_webhook(bot: &Bot) {
-    match bot.get_webhook_info().await {
-        Ok(info) if info.url.is_some() => {
-            tracing::warn!("a webhook was set for this bot; deleting it to use long polling");
-            if let Err(e) = bot.delete_webhook().await {
-                tracing::error!(error = %e, "cannot delete the webhook");
-            }
-        }
-        Ok(_) => {}
-        Err(e) => tracing::warn!(error = %e, "cannot read the webhook state"),
     }
 }
 

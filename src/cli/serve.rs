@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use super::chat::Event;
 use super::settings;
 use crate::config::ConfigError;
-use crate::http::{self, Health, Service};
+use crate::http::{self, Accepted, Health, Service};
 use crate::wahelp::payload::Paths;
 
 /// The sample a `curl` is suggested with, when it is where the repository has it.
@@ -199,6 +199,14 @@ impl Service for ChatService {
         answer
             .await
             .map_err(|_| "the conversation has ended".to_owned())?
+    }
+
+    fn telegram_secret(&self) -> Option<&str> {
+        None
+    }
+
+    async fn accept_update(&self, _id: i64, _raw: String) -> Result<Accepted, String> {
+        Err("the terminal conversation does not receive Telegram updates".to_owned())
     }
 
     async fn health(&self) -> Health {

@@ -29,6 +29,7 @@ const DATABASE_PATH: &str = "DATABASE_PATH";
 const FLOW_PATH: &str = "FLOW_PATH";
 const ADMIN_CHAT_IDS: &str = "ADMIN_CHAT_IDS";
 const HTTP_LISTEN: &str = "HTTP_LISTEN";
+const WEBHOOK_URL: &str = "TELEGRAM_WEBHOOK_URL";
 const POLL_TIMEOUT: &str = "TELEGRAM_POLL_TIMEOUT_SECS";
 const SEND_TIMEOUT: &str = "TELEGRAM_SEND_TIMEOUT_SECS";
 const RATE_GLOBAL: &str = "TELEGRAM_RATE_GLOBAL";
@@ -101,6 +102,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
     (
         HTTP_LISTEN,
         "IP address and port the bot's HTTP server listens on (default: 127.0.0.1:8080)",
+    ),
+    (
+        WEBHOOK_URL,
+        "Public https URL at which Telegram reaches the bot's POST /telegram/webhook (through a reverse proxy that maps it there, with TLS); set = webhook mode with a random secret checked on every call, unset = long polling (default: none, long polling)",
     ),
     (
         POLL_TIMEOUT,
@@ -231,6 +236,9 @@ pub struct Config {
     pub admin_chat_ids: Vec<i64>,
     /// `HTTP_LISTEN`.
     pub http_listen: SocketAddr,
+    /// `TELEGRAM_WEBHOOK_URL`: https (http only for a loopback host);
+    /// `None` = long polling.
+    pub telegram_webhook_url: Option<Url>,
     /// `TELEGRAM_POLL_TIMEOUT_SECS`, 0 to 50 seconds.
     pub poll_timeout: Duration,
     /// `TELEGRAM_SEND_TIMEOUT_SECS`, 1 to 120 seconds.
@@ -276,6 +284,10 @@ impl fmt::Debug for Config {
             .field("flow_path", &self.flow_path)
             .field("admin_chat_ids", &self.admin_chat_ids)
             .field("http_listen", &self.http_listen)
+            .field(
+                "telegram_webhook_url",
+                &self.telegram_webhook_url.as_ref().map(redacted_url),
+            )
             .field("poll_timeout", &self.poll_timeout)
             .field("send_timeout", &self.send_timeout)
             .field("rate_global_per_sec", &self.rate_global_per_sec)
@@ -497,6 +509,10 @@ pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, Confi
         flow_path: PathBuf::from(or(FLOW_PATH, DEFAULT_FLOW_PATH)),
         admin_chat_ids: parse_admin_chat_ids(&raw(ADMIN_CHAT_IDS).unwrap_or_default())?,
         http_listen: parse_listen(&or(HTTP_LISTEN, DEFAULT_HTTP_LISTEN))?,
+        telegram_webhook_url: raw(WEBHOOK_URL)
+            .as_deref()
+            .map(parse_webhook_url)
+            .transpose()?,
         poll_timeout: Duration::from_secs(parse_whole(
             POLL_TIMEOUT,
             &or(POLL_TIMEOUT, DEFAULT_POLL_TIMEOUT),
@@ -626,7 +642,7 @@ fn masked_token(token: &str) -> String {
 }
 
 /// The URL with its password, if any, replaced by `***`.
-fn redacted_url(url: &Url) -> String {
+pub(crate) fn redacted_url(url: &Url) -> String {
     if url.password().is_some() {
         let mut shown = url.clone();
         if shown.set_password(Some("***")).is_ok() {
@@ -704,6 +720,37 @@ fn parse_proxy_url(raw: &str) -> Result<Url, ConfigError> {
             "has no host",
             EXPECTED,
         ));
+    }
+    Ok(url)
+}
+
+/// The public URL Telegram posts updates to: https, or http for a
+/// loopback host (a test, or a Bot API server on the same machine).
+fn parse_webhook_url(raw: &str) -> Result<Url, ConfigError> {
+    const EXPECTED: &str = "an https URL like https://bot.example.com/telegram/webhook (http only for 127.0.0.1, ::1 or localhost)";
+    let fail = |problem: String| invalid(WEBHOOK_URL, redacted_url_text(raw), problem, EXPECTED);
+    let url = Url::parse(raw).map_err(|err| fail(format!("is not a URL ({err})")))?;
+    let Some(host) = url.host_str().filter(|h| !h.is_empty()) else {
+        return Err(fail("has no host".to_owned()));
+    };
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        "http" => {
+            return Err(fail(
+                "is http with a host other than the loopback".to_owned(),
+            ));
+        }
+        other => return Err(fail(format!("has the scheme {other:?}"))),
+    }
+    if url.fragment().is_some() {
+        return Err(fail("has a fragment".to_owned()));
     }
     Ok(url)
 }
@@ -864,6 +911,7 @@ mod tests {
         assert_eq!(config.flow_path, PathBuf::from("flows/default.yaml"));
         assert!(config.admin_chat_ids.is_empty());
         assert_eq!(config.http_listen, "127.0.0.1:8080".parse().expect("addr"));
+        assert_eq!(config.telegram_webhook_url, None);
         assert_eq!(config.poll_timeout, Duration::from_secs(25));
         assert_eq!(config.send_timeout, Duration::from_secs(15));
         assert_eq!(config.rate_global_per_sec, 30.0);
@@ -901,6 +949,7 @@ mod tests {
             (FLOW_PATH, "my flows/shop.yaml"),
             (ADMIN_CHAT_IDS, "-1001234567890, 42"),
             (HTTP_LISTEN, "[::1]:9000"),
+            (WEBHOOK_URL, "https://bot.example.com/tg/hook"),
             (POLL_TIMEOUT, "0"),
             (SEND_TIMEOUT, "120"),
             (RATE_GLOBAL, "0"),
@@ -935,6 +984,10 @@ mod tests {
         assert_eq!(config.flow_path, PathBuf::from("my flows/shop.yaml"));
         assert_eq!(config.admin_chat_ids, vec![-1001234567890, 42]);
         assert_eq!(config.http_listen, "[::1]:9000".parse().expect("addr"));
+        assert_eq!(
+            config.telegram_webhook_url.as_ref().map(Url::as_str),
+            Some("https://bot.example.com/tg/hook")
+        );
         assert_eq!(config.poll_timeout, Duration::ZERO);
         assert_eq!(config.send_timeout, Duration::from_secs(120));
         assert_eq!(config.rate_global_per_sec, 0.0);
@@ -991,6 +1044,11 @@ mod tests {
             (ADMIN_CHAT_IDS, "99999999999999999999"),
             (HTTP_LISTEN, "localhost:8080"),
             (HTTP_LISTEN, "127.0.0.1"),
+            (WEBHOOK_URL, "http://bot.example.com/telegram/webhook"),
+            (WEBHOOK_URL, "ftp://bot.example.com/telegram/webhook"),
+            (WEBHOOK_URL, "bot.example.com/telegram/webhook"),
+            (WEBHOOK_URL, "https://bot.example.com/telegram/webhook#x"),
+            (WEBHOOK_URL, "http://10.0.0.1:8080/telegram/webhook"),
             (POLL_TIMEOUT, "51"),
             (POLL_TIMEOUT, "-1"),
             (POLL_TIMEOUT, "25s"),
@@ -1074,6 +1132,30 @@ mod tests {
         let debug = format!("{config:?}");
         assert!(!debug.contains("hunter2pass"), "{debug}");
         assert!(debug.contains("http://user:***@proxy:3128"), "{debug}");
+    }
+
+    #[test]
+    fn webhook_url_is_https_or_http_on_the_loopback() {
+        let url = |raw: &str| {
+            parse(&[(WEBHOOK_URL, raw)])
+                .expect(raw)
+                .telegram_webhook_url
+                .map(String::from)
+        };
+        for raw in [
+            "https://bot.example.com/telegram/webhook",
+            "https://bot.example.com:8443/tg?x=1",
+            "http://127.0.0.1:8080/telegram/webhook",
+            "http://127.1.2.3/telegram/webhook",
+            "http://[::1]:8080/telegram/webhook",
+            "http://LocalHost:8080/telegram/webhook",
+        ] {
+            assert_eq!(url(raw).as_deref(), Some(raw.to_lowercase().as_str()));
+        }
+        let message =
+            parse_err(&[(WEBHOOK_URL, "http://user:hunter2pass@bot.example.com/")]).to_string();
+        assert!(message.starts_with("TELEGRAM_WEBHOOK_URL: "), "{message}");
+        assert!(!message.contains("hunter2pass"), "{message}");
     }
 
     #[test]
@@ -1191,7 +1273,7 @@ mod tests {
         let names: Vec<&str> = VARIABLES.iter().map(|(name, _)| *name).collect();
         assert_eq!(names.first(), Some(&TOKEN));
         assert_eq!(names.last(), Some(&RUST_LOG));
-        assert_eq!(names.len(), 35);
+        assert_eq!(names.len(), 36);
     }
 
     fn env_example() -> String {

@@ -1,9 +1,11 @@
 //! The bot's HTTP server (axum on `HTTP_LISTEN`): Wahelp's webhook,
-//! `/healthz` and `/metrics`.
+//! Telegram's webhook (see [`telegram`]), `/healthz` and `/metrics`.
 //!
 //! This layer only checks and parses: the secret (constant time, never
 //! logged), the body's size and JSON. What a call means is the
 //! [`Service`]'s business, implemented by the app.
+
+pub mod telegram;
 
 use std::future::Future;
 
@@ -32,9 +34,29 @@ pub trait Service: Clone + Send + Sync + 'static {
     /// Stores an authenticated, well-formed call; `Err` when it could not
     /// be stored (the caller should try again later).
     fn accept_webhook(&self, body: Value) -> impl Future<Output = Result<(), String>> + Send;
+    /// The secret Telegram must send with each update; `None` when updates
+    /// do not come by webhook (`/telegram/webhook` then refuses every call).
+    fn telegram_secret(&self) -> Option<&str>;
+    /// Stores one authenticated update (`raw`: its JSON text as received)
+    /// durably; it is then processed like a polled one. `Err` when it could
+    /// not be stored (Telegram should send it again).
+    fn accept_update(
+        &self,
+        id: i64,
+        raw: String,
+    ) -> impl Future<Output = Result<Accepted, String>> + Send;
     fn health(&self) -> impl Future<Output = Health> + Send;
     /// Prometheus text exposition.
     fn metrics(&self) -> impl Future<Output = String> + Send;
+}
+
+/// What became of an update Telegram posted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accepted {
+    /// Stored now; it will be processed.
+    New,
+    /// Its id was received before: nothing was done again.
+    Duplicate,
 }
 
 /// The `/healthz` answer.
@@ -48,6 +70,7 @@ pub fn router<S: Service>(service: S) -> Router {
     Router::new()
         .route("/wahelp/webhook", post(webhook::<S>))
         .route("/wahelp/webhook/", post(webhook::<S>))
+        .route(telegram::PATH, post(telegram::webhook::<S>))
         .route("/healthz", get(healthz::<S>))
         .route("/metrics", get(metrics::<S>))
         .with_state(service)

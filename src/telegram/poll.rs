@@ -8,7 +8,6 @@ use std::future::Future;
 use std::time::Duration;
 
 use teloxide::prelude::*;
-use teloxide::types::AllowedUpdate;
 use teloxide::{ApiError, RequestError};
 use tokio_util::sync::CancellationToken;
 
@@ -47,12 +46,7 @@ pub async fn run<F, Fut>(
             .get_updates()
             .offset(offset)
             .timeout(timeout_secs)
-            .allowed_updates([
-                AllowedUpdate::Message,
-                AllowedUpdate::EditedMessage,
-                AllowedUpdate::CallbackQuery,
-                AllowedUpdate::MyChatMember,
-            ])
+            .allowed_updates(super::ALLOWED_UPDATES)
             .send();
         let result = tokio::select! {
             () = shutdown.cancelled() => return,

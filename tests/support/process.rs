@@ -4,7 +4,9 @@
 //! was given (plus `PATH`, and `RUST_LOG=warn` unless given), in a working
 //! directory of the test's choosing (the binary reads `.env` from there),
 //! with stdout and stderr appended to one log file. [`BotProcess::kill`]
-//! sends SIGKILL (`Child::kill` on Unix) and reaps the child.
+//! sends SIGKILL (`Child::kill` on Unix) and reaps the child;
+//! [`BotProcess::terminate`] sends SIGTERM (through `kill -TERM`) and waits
+//! for a clean exit.
 //!
 //! Dropping a `BotProcess` kills its child; when the drop happens while the
 //! thread panics (a failed check, a timeout), the tail of the log is printed
@@ -113,6 +115,85 @@ impl BotProcess {
             .wait()
             .map_err(|e| format!("{}: cannot reap pid {}: {e}", self.name, child.id()))?;
         Ok(was_running)
+    }
+
+    /// SIGTERMs the running child and waits (at most `timeout`) for it to
+    /// exit; `Err` (with the log's tail) if it does not, or not with success.
+    pub async fn terminate(&mut self, timeout: std::time::Duration) -> Result<(), String> {
+        let Some(mut child) = self.child.take() else {
+            return Err(format!("{}: not running", self.name));
+        };
+        let sent = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status()
+            .map_err(|e| format!("{}: cannot run kill: {e}", self.name))?;
+        if !sent.success() {
+            self.child = Some(child);
+            return Err(format!("{}: kill -TERM failed: {sent}", self.name));
+        }
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if Instant::now() >= deadline => {
+                    self.child = Some(child);
+                    return Err(format!(
+                        "{}: did not stop within {timeout:?} of SIGTERM; last lines of {}:\n{}",
+                        self.name,
+                        self.log.display(),
+                        self.log_tail(TAIL_LINES)
+                    ));
+                }
+                Ok(None) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+                Err(e) => return Err(format!("{}: cannot wait for the child: {e}", self.name)),
+            }
+        };
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{}: stopped with {status}; last lines of {}:\n{}",
+                self.name,
+                self.log.display(),
+                self.log_tail(TAIL_LINES)
+            ))
+        }
+    }
+
+    /// Waits (at most `timeout`) for the child to exit on its own and
+    /// returns its exit status.
+    pub async fn wait_exit(
+        &mut self,
+        timeout: std::time::Duration,
+    ) -> Result<std::process::ExitStatus, String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let Some(child) = self.child.as_mut() else {
+                return Err(format!("{}: not running", self.name));
+            };
+            match child.try_wait() {
+                Ok(Some(status)) => {
+                    self.child = None;
+                    return Ok(status);
+                }
+                Ok(None) if Instant::now() >= deadline => {
+                    return Err(format!(
+                        "{}: still running after {timeout:?}; last lines of {}:\n{}",
+                        self.name,
+                        self.log.display(),
+                        self.log_tail(TAIL_LINES)
+                    ));
+                }
+                Ok(None) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+                Err(e) => return Err(format!("{}: cannot wait for the child: {e}", self.name)),
+            }
+        }
+    }
+
+    /// The whole log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// `Err` (with the log's tail) if the child was started and has exited

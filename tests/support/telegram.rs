@@ -13,6 +13,12 @@
 //! - Sending methods answer with realistic `Message`s that teloxide 0.17
 //!   parses; every call is recorded as a [`Call`].
 //! - Faults ([`Failure`]) can be injected per chat and into `getUpdates`.
+//! - `setWebhook` keeps the URL and the `secret_token` (refused when
+//!   Telegram would refuse the token, or on [`FakeTelegram::refuse_set_webhook`]);
+//!   while a webhook is set `getUpdates` answers 409. The fake never posts
+//!   to the webhook itself: a test posts the updates (see
+//!   [`FakeTelegram::text_update`]) and reads the secret with
+//!   [`FakeTelegram::webhook_secret`].
 //!
 //! Request bodies are accepted as JSON, `application/x-www-form-urlencoded`
 //! and `multipart/form-data` (teloxide always uses multipart for `sendPhoto`
@@ -247,6 +253,55 @@ impl Call {
     }
 }
 
+/// The parameters of one `setWebhook` call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetWebhook {
+    pub url: Option<String>,
+    pub secret_token: Option<String>,
+    /// `allowed_updates`, sent as a JSON array or (in a form) as its text.
+    pub allowed_updates: Option<Vec<String>>,
+    /// Whether the fake answered with an error.
+    pub failed: bool,
+}
+
+impl SetWebhook {
+    fn from_call(call: &Call) -> SetWebhook {
+        SetWebhook {
+            failed: call.failed,
+            ..SetWebhook::from_params(&call.body)
+        }
+    }
+
+    fn from_params(params: &Value) -> SetWebhook {
+        let allowed = match params.get("allowed_updates") {
+            Some(Value::String(text)) => serde_json::from_str::<Value>(text).ok(),
+            other => other.cloned(),
+        };
+        SetWebhook {
+            url: str_param(params, "url").map(str::to_owned),
+            secret_token: str_param(params, "secret_token").map(str::to_owned),
+            allowed_updates: allowed.and_then(|v| {
+                v.as_array().map(|items| {
+                    items
+                        .iter()
+                        .filter_map(|i| i.as_str().map(str::to_owned))
+                        .collect()
+                })
+            }),
+            failed: false,
+        }
+    }
+}
+
+/// Whether Telegram accepts this `secret_token`: 1 to 256 of
+/// `A-Z a-z 0-9 _ -`.
+pub fn valid_secret_token(secret: &str) -> bool {
+    (1..=256).contains(&secret.len())
+        && secret
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
 /// Whether a method delivers or edits a message in a chat: these are the
 /// calls [`FakeTelegram::fail_chat`] applies to and
 /// [`FakeTelegram::successful_sends`] counts (`sendmessage`, `copymessage`,
@@ -275,6 +330,10 @@ struct Inner {
     confirmed_offset: i64,
     served_at: HashMap<i64, Instant>,
     webhook_url: Option<String>,
+    /// The `secret_token` of the webhook set now.
+    webhook_secret: Option<String>,
+    /// The description `setWebhook` answers with (400) instead of succeeding.
+    set_webhook_refusal: Option<String>,
     chat_failures: HashMap<i64, VecDeque<Rule>>,
     get_updates_failures: VecDeque<Failure>,
     /// Last message id per chat (shared by the user's and the bot's messages).
@@ -420,6 +479,8 @@ impl FakeTelegram {
                 confirmed_offset: 0,
                 served_at: HashMap::new(),
                 webhook_url: None,
+                webhook_secret: None,
+                set_webhook_refusal: None,
                 chat_failures: HashMap::new(),
                 get_updates_failures: VecDeque::new(),
                 message_ids: HashMap::new(),
@@ -487,15 +548,7 @@ impl FakeTelegram {
     pub fn push(&self, update_json: Value) -> i64 {
         let id = {
             let mut inner = self.shared().lock();
-            let id = inner.next_update_id;
-            inner.next_update_id += 1;
-            let update = match update_json {
-                Value::Object(mut map) => {
-                    map.insert("update_id".into(), json!(id));
-                    Value::Object(map)
-                }
-                other => json!({"update_id": id, "value": other}),
-            };
+            let (id, update) = with_next_id(&mut inner, update_json);
             inner.queue.push_back((id, update));
             id
         };
@@ -518,8 +571,27 @@ impl FakeTelegram {
         Ok(self.push(value))
     }
 
+    /// `update_json` with the next `update_id` (as [`FakeTelegram::push`]
+    /// gives), not queued: for posting it to a bot in webhook mode, as
+    /// Telegram would.
+    pub fn make_update(&self, update_json: Value) -> (i64, Value) {
+        with_next_id(&mut self.shared().lock(), update_json)
+    }
+
+    /// A text message in the user's private chat (as [`FakeTelegram::push_text`]
+    /// builds it), not queued; see [`FakeTelegram::make_update`].
+    pub fn text_update(&self, user: &TgUser, text: &str) -> (i64, Value) {
+        self.make_update(self.private_message(user, text_content(text)))
+    }
+
     /// A private-chat message from `user` with the given content fields.
     fn push_private_message(&self, user: &TgUser, content: Map<String, Value>) -> i64 {
+        self.push(self.private_message(user, content))
+    }
+
+    /// The `{"message": ...}` update (without an id) of a private-chat
+    /// message from `user` with the given content fields.
+    fn private_message(&self, user: &TgUser, content: Map<String, Value>) -> Value {
         let message = {
             let mut inner = self.shared().lock();
             inner.users.insert(user.id, user.clone());
@@ -532,20 +604,12 @@ impl FakeTelegram {
             message.extend(content);
             Value::Object(message)
         };
-        self.push(json!({ "message": message }))
+        json!({ "message": message })
     }
 
     /// A text message in the user's private chat.
     pub fn push_text(&self, user: &TgUser, text: &str) -> i64 {
-        let mut content = Map::new();
-        content.insert("text".into(), json!(text));
-        if let Some(command_len) = command_length(text) {
-            content.insert(
-                "entities".into(),
-                json!([{"offset": 0, "length": command_len, "type": "bot_command"}]),
-            );
-        }
-        self.push_private_message(user, content)
+        self.push_private_message(user, text_content(text))
     }
 
     /// A shared contact. `contact_user_id` is the contact's Telegram id
@@ -707,8 +771,17 @@ impl FakeTelegram {
     /// Sets (or clears) the webhook `getWebhookInfo` reports. While a webhook
     /// is set, `getUpdates` answers 409 like Telegram does.
     pub fn set_webhook_url(&self, url: Option<&str>) {
-        self.shared().lock().webhook_url = url.map(str::to_owned);
+        let mut inner = self.shared().lock();
+        inner.webhook_url = url.map(str::to_owned);
+        inner.webhook_secret = None;
+        drop(inner);
         self.shared().pushed.notify_waiters();
+    }
+
+    /// Every later `setWebhook` call fails with 400 and this description
+    /// (like Telegram's "Bad Request: bad webhook: ..."); `None` lifts it.
+    pub fn refuse_set_webhook(&self, description: Option<&str>) {
+        self.shared().lock().set_webhook_refusal = description.map(str::to_owned);
     }
 
     /// The next `times` send calls (see [`is_send_method`]) to `chat_id` fail
@@ -854,6 +927,20 @@ impl FakeTelegram {
     /// The webhook URL `getWebhookInfo` would report.
     pub fn webhook_url(&self) -> Option<String> {
         self.shared().lock().webhook_url.clone()
+    }
+
+    /// The `secret_token` of the webhook set now (Telegram sends it in
+    /// `X-Telegram-Bot-Api-Secret-Token` with every call).
+    pub fn webhook_secret(&self) -> Option<String> {
+        self.shared().lock().webhook_secret.clone()
+    }
+
+    /// The parameters of every `setWebhook` call, refused ones too, in order.
+    pub fn set_webhook_calls(&self) -> Vec<SetWebhook> {
+        self.calls_to("setWebhook")
+            .iter()
+            .map(SetWebhook::from_call)
+            .collect()
     }
 
     /// Waits until `cond` holds, re-checking on every recorded call or push
@@ -1115,18 +1202,27 @@ fn answer(
         "deletewebhook" => {
             let mut inner = shared.lock();
             inner.webhook_url = None;
+            inner.webhook_secret = None;
             if params.get("drop_pending_updates").and_then(bool_param) == Some(true) {
                 inner.queue.clear();
             }
             Ok(json!(true))
         }
         "setwebhook" => {
-            let url = params
-                .get("url")
-                .and_then(Value::as_str)
-                .filter(|url| !url.is_empty())
-                .map(str::to_owned);
-            shared.lock().webhook_url = url;
+            let set = SetWebhook::from_params(params);
+            let mut inner = shared.lock();
+            if let Some(refusal) = inner.set_webhook_refusal.clone() {
+                return Err(refusal);
+            }
+            if let Some(secret) = &set.secret_token
+                && !valid_secret_token(secret)
+            {
+                return Err("Bad Request: secret token contains unallowed characters".to_owned());
+            }
+            let url = set.url.filter(|url| !url.is_empty());
+            inner.webhook_secret = set.secret_token.filter(|_| url.is_some());
+            inner.webhook_url = url;
+            drop(inner);
             shared.pushed.notify_waiters();
             Ok(json!(true))
         }
@@ -1276,6 +1372,34 @@ fn document_file_id(serial: u64) -> String {
 
 fn file_unique_id(serial: u64) -> String {
     format!("AQAD{serial:012}")
+}
+
+/// `update_json` with the next `update_id`, which is used up.
+fn with_next_id(inner: &mut Inner, update_json: Value) -> (i64, Value) {
+    let id = inner.next_update_id;
+    inner.next_update_id += 1;
+    let update = match update_json {
+        Value::Object(mut map) => {
+            map.insert("update_id".into(), json!(id));
+            Value::Object(map)
+        }
+        other => json!({"update_id": id, "value": other}),
+    };
+    (id, update)
+}
+
+/// The content of a text message: the text, and a `bot_command` entity
+/// when it starts with a command.
+fn text_content(text: &str) -> Map<String, Value> {
+    let mut content = Map::new();
+    content.insert("text".into(), json!(text));
+    if let Some(command_len) = command_length(text) {
+        content.insert(
+            "entities".into(),
+            json!([{"offset": 0, "length": command_len, "type": "bot_command"}]),
+        );
+    }
+    content
 }
 
 /// Length (UTF-16 units) of a leading `/command`, for a `bot_command` entity.

@@ -62,10 +62,13 @@
 mod bot;
 #[path = "support/child.rs"]
 mod child;
+#[path = "support/measure.rs"]
+mod measure;
 #[path = "../tests/support/telegram.rs"]
 mod telegram;
 
 use child::BotProcess;
+use measure::{Latencies, clock_ticks, cpu_ticks, machine_ticks, rss_kb};
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -358,77 +361,6 @@ fn bot_command(kind: &BotKind) -> Command {
     }
 }
 
-/// utime + stime of a process, in clock ticks (`/proc/<pid>/stat`).
-fn cpu_ticks(pid: &str) -> Result<u64, String> {
-    let path = format!("/proc/{pid}/stat");
-    let stat = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
-    // The command name is in parentheses and may contain spaces: count after the last ')'.
-    let after = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest)
-        .ok_or_else(|| format!("{path}: unexpected format"))?;
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    // Fields 14 and 15 of stat(5) are the 12th and 13th after the name.
-    let field = |i: usize| -> Result<u64, String> {
-        fields
-            .get(i)
-            .and_then(|f| f.parse().ok())
-            .ok_or_else(|| format!("{path}: no field {}", i + 3))
-    };
-    Ok(field(11)? + field(12)?)
-}
-
-/// Busy clock ticks of the whole machine (`/proc/stat`: user, nice, system,
-/// irq, softirq, steal) and the number of CPUs.
-fn machine_ticks() -> Option<(u64, usize)> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    let total = stat.lines().find(|l| l.starts_with("cpu "))?;
-    let fields: Vec<u64> = total
-        .split_whitespace()
-        .skip(1)
-        .map(|f| f.parse().ok())
-        .collect::<Option<_>>()?;
-    let busy = [0, 1, 2, 5, 6, 7]
-        .iter()
-        .map(|&i| fields.get(i).copied().unwrap_or(0))
-        .sum();
-    let cpus = stat
-        .lines()
-        .filter(|l| l.starts_with("cpu") && l.as_bytes().get(3).is_some_and(u8::is_ascii_digit))
-        .count();
-    Some((busy, cpus.max(1)))
-}
-
-/// Clock ticks per second (`getconf CLK_TCK`); 100 if that fails.
-fn clock_ticks() -> (f64, bool) {
-    let asked = Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse::<f64>().ok())
-        .filter(|t| *t > 0.0);
-    match asked {
-        Some(t) => (t, true),
-        None => (100.0, false),
-    }
-}
-
-/// `VmHWM` (peak resident set) and `VmRSS` (resident set now) of a
-/// process, in kB.
-fn rss_kb(pid: u32) -> Result<(u64, u64), String> {
-    let path = format!("/proc/{pid}/status");
-    let status = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .ok_or_else(|| format!("{path}: no {name}"))
-    };
-    Ok((field("VmHWM:")?, field("VmRSS:")?))
-}
-
 /// What the driver loop saw.
 struct Drive {
     first_push: Instant,
@@ -650,7 +582,7 @@ async fn run(settings: &Settings) -> Result<(), String> {
         row(
             &mut out,
             "  push lag behind schedule",
-            report.push_lag.summary(),
+            report.push_lag.summary(0.95),
         );
     }
     row(
@@ -671,36 +603,36 @@ async fn run(settings: &Settings) -> Result<(), String> {
             }
         ),
     );
-    row(&mut out, "latency p50/p95/p99", report.first.summary());
+    row(&mut out, "latency p50/p95/p99", report.first.summary(0.95));
     row(
         &mut out,
         "  to the step's last reply",
-        report.last.summary(),
+        report.last.summary(0.95),
     );
-    row(&mut out, "  from the push", report.from_push.summary());
+    row(&mut out, "  from the push", report.from_push.summary(0.95));
     if settings.rate.is_some() {
         row(
             &mut out,
             "  from the scheduled time",
-            report.from_due.summary(),
+            report.from_due.summary(0.95),
         );
     }
     row(
         &mut out,
         "  push → served (polling)",
-        report.pickup.summary(),
+        report.pickup.summary(0.95),
     );
     row(
         &mut out,
         "  batch served → next poll",
         format!(
             "{}   ({} batches, {:.1} updates each)",
-            report.turnaround.summary(),
+            report.turnaround.summary(0.95),
             report.turnaround.0.len(),
             updates as f64 / report.turnaround.0.len().max(1) as f64
         ),
     );
-    row(&mut out, "admin notice latency", report.admin.summary());
+    row(&mut out, "admin notice latency", report.admin.summary(0.95));
     row(
         &mut out,
         "peak RSS",
@@ -718,8 +650,8 @@ async fn run(settings: &Settings) -> Result<(), String> {
             out,
             "  {:<14} {}   | {}",
             step.name,
-            first.summary(),
-            last.summary()
+            first.summary(0.95),
+            last.summary(0.95)
         );
     }
     let _ = writeln!(
@@ -903,41 +835,6 @@ async fn drive(
 fn customer_index(chat_id: i64, count: usize) -> Option<usize> {
     let i = usize::try_from(chat_id.checked_sub(FIRST_CUSTOMER)?).ok()?;
     (i < count).then_some(i)
-}
-
-/// A set of latencies.
-#[derive(Default)]
-struct Latencies(Vec<Duration>);
-
-impl Latencies {
-    fn summary(&self) -> String {
-        if self.0.is_empty() {
-            return "-".to_owned();
-        }
-        let mut v = self.0.clone();
-        v.sort();
-        let at = |p: f64| {
-            let rank = ((p * v.len() as f64).ceil() as usize).clamp(1, v.len());
-            ms(v[rank - 1])
-        };
-        format!(
-            "{} / {} / {} ms (max {}, n={})",
-            at(0.50),
-            at(0.95),
-            at(0.99),
-            ms(v[v.len() - 1]),
-            v.len()
-        )
-    }
-}
-
-fn ms(d: Duration) -> String {
-    let ms = d.as_secs_f64() * 1000.0;
-    if ms < 10.0 {
-        format!("{ms:.1}")
-    } else {
-        format!("{ms:.0}")
-    }
 }
 
 struct Report {

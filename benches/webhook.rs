@@ -65,10 +65,13 @@
 mod bot;
 #[path = "support/child.rs"]
 mod child;
+#[path = "support/measure.rs"]
+mod measure;
 #[path = "../tests/support/telegram.rs"]
 mod telegram;
 
 use child::BotProcess;
+use measure::{Latencies, children_ticks, clock_ticks, cpu_ticks, machine_ticks, ms, rss_kb};
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -246,74 +249,6 @@ fn flowbot_run() -> Command {
     c
 }
 
-/// Fields of `/proc/<pid>/stat` after the command name (field 3 of stat(5)
-/// is index 0).
-fn stat_fields(pid: &str) -> Result<Vec<u64>, String> {
-    let path = format!("/proc/{pid}/stat");
-    let stat = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
-    // The command name is in parentheses and may contain spaces.
-    let after = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest)
-        .ok_or_else(|| format!("{path}: unexpected format"))?;
-    // The state letter becomes 0; only the numeric fields are read.
-    Ok(after
-        .split_whitespace()
-        .map(|f| f.parse().unwrap_or(0))
-        .collect())
-}
-
-/// utime + stime of a process, in clock ticks.
-fn cpu_ticks(pid: &str) -> Result<u64, String> {
-    let f = stat_fields(pid)?;
-    match (f.get(11), f.get(12)) {
-        (Some(u), Some(s)) => Ok(u + s),
-        _ => Err(format!("/proc/{pid}/stat: no utime/stime")),
-    }
-}
-
-/// cutime + cstime of this process: the CPU of the children it waited for.
-fn children_ticks() -> Result<u64, String> {
-    let f = stat_fields("self")?;
-    match (f.get(13), f.get(14)) {
-        (Some(u), Some(s)) => Ok(u + s),
-        _ => Err("/proc/self/stat: no cutime/cstime".to_owned()),
-    }
-}
-
-/// Busy clock ticks of the whole machine (`/proc/stat`: user, nice, system,
-/// irq, softirq, steal) and the number of CPUs.
-fn machine_ticks() -> Option<(u64, usize)> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    let total = stat.lines().find(|l| l.starts_with("cpu "))?;
-    let fields: Vec<u64> = total
-        .split_whitespace()
-        .skip(1)
-        .map(|f| f.parse().ok())
-        .collect::<Option<_>>()?;
-    let busy = [0, 1, 2, 5, 6, 7]
-        .iter()
-        .map(|&i| fields.get(i).copied().unwrap_or(0))
-        .sum();
-    let cpus = stat
-        .lines()
-        .filter(|l| l.starts_with("cpu") && l.as_bytes().get(3).is_some_and(u8::is_ascii_digit))
-        .count();
-    Some((busy, cpus.max(1)))
-}
-
-/// Clock ticks per second (`getconf CLK_TCK`); 100 if that fails.
-fn clock_ticks() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse::<f64>().ok())
-        .filter(|t| *t > 0.0)
-        .unwrap_or(100.0)
-}
-
 /// CPU ticks of each thread of a process, by thread name (threads of one
 /// name summed), most first.
 fn thread_ticks(pid: u32) -> Vec<(String, u64, usize)> {
@@ -339,20 +274,6 @@ fn thread_ticks(pid: u32) -> Vec<(String, u64, usize)> {
         .collect();
     list.sort_by_key(|t| std::cmp::Reverse(t.1));
     list
-}
-
-/// `VmHWM` (peak resident set) and `VmRSS` (resident set now), in kB.
-fn rss_kb(pid: u32) -> Result<(u64, u64), String> {
-    let path = format!("/proc/{pid}/status");
-    let status = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .ok_or_else(|| format!("{path}: no {name}"))
-    };
-    Ok((field("VmHWM:")?, field("VmRSS:")?))
 }
 
 fn unix_ms() -> i64 {
@@ -781,41 +702,6 @@ impl Database {
     }
 }
 
-/// A set of latencies.
-#[derive(Default)]
-struct Latencies(Vec<Duration>);
-
-impl Latencies {
-    fn summary(&self) -> String {
-        if self.0.is_empty() {
-            return "-".to_owned();
-        }
-        let mut v = self.0.clone();
-        v.sort();
-        let at = |p: f64| {
-            let rank = ((p * v.len() as f64).ceil() as usize).clamp(1, v.len());
-            ms(v[rank - 1])
-        };
-        format!(
-            "{} / {} / {} ms (max {}, n={})",
-            at(0.50),
-            at(0.90),
-            at(0.99),
-            ms(v[v.len() - 1]),
-            v.len()
-        )
-    }
-}
-
-fn ms(d: Duration) -> String {
-    let ms = d.as_secs_f64() * 1000.0;
-    if ms < 10.0 {
-        format!("{ms:.2}")
-    } else {
-        format!("{ms:.0}")
-    }
-}
-
 /// `line` without ANSI colour sequences (`ESC [ ... m`).
 fn strip_ansi(line: &str) -> String {
     let mut out = String::with_capacity(line.len());
@@ -848,7 +734,7 @@ fn metric_lines(text: &str) -> Vec<String> {
 }
 
 async fn run(settings: &Settings, wrk_name: &str) -> Result<(), String> {
-    let ticks_per_sec = clock_ticks();
+    let ticks_per_sec = clock_ticks().0;
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
 
     let fake = FakeTelegram::start().await;
@@ -1253,7 +1139,7 @@ async fn run(settings: &Settings, wrk_name: &str) -> Result<(), String> {
             backlog_at_end as f64 / drain.as_secs_f64().max(1e-9)
         ),
     );
-    row(&mut out, "store → sendMessage", store_to_send.summary());
+    row(&mut out, "store → sendMessage", store_to_send.summary(0.90));
     row(
         &mut out,
         "bot CPU / 1000 requests",

@@ -317,7 +317,7 @@ async fn a_customer_in_a_removed_state_starts_over_and_keeps_the_held_messages()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reload_during_a_burst_loses_none_and_every_answer_is_one_version() {
-    const CUSTOMERS: i64 = 20;
+    const CUSTOMERS: i64 = 10;
     let world = World::new().await;
     let running = world.start().await;
     let fake = world.fake.clone();
@@ -325,39 +325,38 @@ async fn a_reload_during_a_burst_loses_none_and_every_answer_is_one_version() {
         .map(|i| TgUser::new(7_000_000 + i, format!("Клиент{i}")))
         .collect();
 
-    // /start over and over from every customer; each answer is two
-    // messages (greeting, then the phone request), both reworded in v2.
+    // /start from every customer every 30 ms (about 330 updates a second),
+    // before, during and for three rounds after the reload; each answer is
+    // two messages (greeting, then the phone request), both reworded in v2.
     let burst = {
         let fake = fake.clone();
         let users = users.clone();
         tokio::spawn(async move {
-            let mut pushed = 0usize;
-            let mut after_reload = 0usize;
-            while after_reload < 40 {
+            let (mut rounds, mut after_reload) = (0usize, 0usize);
+            while after_reload < 3 && rounds < 500 {
                 for user in &users {
                     fake.push_text(user, "/start");
-                    pushed += 1;
                 }
+                rounds += 1;
                 if !texts_with(&fake, ADMIN_CHAT, RELOADED).is_empty() {
-                    after_reload += users.len();
+                    after_reload += 1;
                 }
-                tokio::time::sleep(Duration::from_millis(5)).await;
+                tokio::time::sleep(Duration::from_millis(30)).await;
             }
-            pushed
+            rounds
         })
     };
     tokio::time::sleep(Duration::from_millis(150)).await;
     world.save_by_rename(&flow_v2());
-    let pushed = tokio::time::timeout(WAIT * 2, burst)
+    let per_customer = tokio::time::timeout(WAIT * 2, burst)
         .await
         .unwrap_or_else(|_| panic!("the burst did not end"))
         .unwrap_or_else(|e| panic!("{e}"));
 
-    let per_customer = pushed / users.len();
     let (mut v1, mut v2) = (0, 0);
     for user in &users {
         let what = format!("{} answers to customer {}", per_customer * 2, user.id);
-        fake.wait_until(&what, WAIT * 2, |f| {
+        fake.wait_until(&what, WAIT * 4, |f| {
             f.sent_texts(user.id).len() >= per_customer * 2
         })
         .await
@@ -430,12 +429,16 @@ async fn admin_reload_answers_with_the_version_whatever_happened() {
     running.stop().await;
 }
 
+/// Also checks `LOG_FORMAT=json`: every line the binary logs is one JSON
+/// object, the reload's among them with its fields.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sighup_reloads_the_flow_of_the_real_binary() {
+async fn sighup_reloads_the_flow_of_the_real_binary_which_logs_json() {
     let world = World::new().await;
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let mut env = world.env.clone();
     env.insert("FLOW_WATCH".into(), "false".into());
+    env.insert("LOG_FORMAT".into(), "json".into());
+    env.insert("RUST_LOG".into(), "info".into());
     let mut process = BotProcess::new("sighup", env, dir.path());
     process.start().unwrap_or_else(|e| panic!("{e}"));
     let fake = &world.fake;
@@ -453,6 +456,23 @@ async fn sighup_reloads_the_flow_of_the_real_binary() {
     fake.push_text(&anna, "/start");
     said(fake, anna.id, GREETING_V2, 1).await;
     process.check_running().unwrap_or_else(|e| panic!("{e}"));
+
+    let log = process.log_text();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .filter(|l| !l.starts_with("----- "))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let reloaded = lines
+        .iter()
+        .find(|l| l["message"] == "flow reloaded")
+        .unwrap_or_else(|| panic!("no reload line in {log}"));
+    assert_eq!(reloaded["level"], "INFO");
+    assert_eq!(reloaded["trigger"], "Signal");
+    assert!(
+        reloaded["to"].as_str().is_some_and(|v| v.len() == 8),
+        "{reloaded}"
+    );
 }
 
 fn hangup(pid: u32) {

@@ -48,6 +48,13 @@ use endpoints::Receiving;
 
 /// Runs the bot until `shutdown` is cancelled.
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let hangups = watch::hangups();
+    let flow_watch = if config.flow_watch {
+        watch::watch(&config.flow_path)
+    } else {
+        tracing::info!("FLOW_WATCH is off: the flow is reloaded by SIGHUP or /reload only");
+        None
+    };
     let flow = load_flow(&config.flow_path)
         .map_err(|d| anyhow::anyhow!("the flow {} has errors:\n{d}", config.flow_path.display()))?;
     tracing::info!(flow = %config.flow_path.display(), version = %flow.version, "flow loaded");
@@ -150,13 +157,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             shutdown.clone(),
         ))
     });
-    let watcher = config
-        .flow_watch
-        .then(|| tokio::spawn(watch::run(core.clone(), shutdown.clone())));
-    if watcher.is_none() {
-        tracing::info!("FLOW_WATCH is off: the flow is reloaded by SIGHUP or /reload only");
-    }
-    let hangup = tokio::spawn(watch::on_hangup(core.clone(), shutdown.clone()));
+    let watcher = flow_watch.map(|w| tokio::spawn(watch::run(core.clone(), w, shutdown.clone())));
+    let hangup = tokio::spawn(watch::on_hangup(core.clone(), hangups, shutdown.clone()));
 
     let received = match receiving {
         Receiving::Polling(health) => {

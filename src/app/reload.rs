@@ -156,6 +156,10 @@ fn log(trigger: Trigger, outcome: &Outcome, reloads: &Reloads) -> bool {
             tracing::info!(%from, %to, ?trigger, "flow reloaded");
             true
         }
+        Outcome::Unchanged { version } if trigger == Trigger::File => {
+            tracing::debug!(%version, "flow file saved unchanged; nothing to reload");
+            false
+        }
         Outcome::Unchanged { version } => {
             tracing::info!(%version, ?trigger, "flow file unchanged; nothing to reload");
             false

@@ -31,13 +31,31 @@ pub const SETTLE: Duration = Duration::from_millis(500);
 /// How often the fallback watcher looks, when the system's cannot be used.
 const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Watches until `shutdown`. Without a working watcher the bot still runs;
-/// `SIGHUP` and `/reload` still reload.
-pub async fn run(core: Core, shutdown: CancellationToken) {
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let Some(_watcher) = start(&core.flow_path, tx) else {
-        return;
-    };
+/// A watch on the flow file's folder and the events it has seen.
+pub struct FlowWatch {
+    _watcher: Box<dyn Watcher + Send>,
+    events: mpsc::UnboundedReceiver<()>,
+}
+
+/// Starts watching the flow file's folder. Called before the flow is first
+/// read, so that no save can fall between the reading and the watch (one
+/// that happens meanwhile waits in the channel). `None` without a usable
+/// watcher: the bot still runs, and `SIGHUP` and `/reload` still reload.
+pub fn watch(path: &Path) -> Option<FlowWatch> {
+    let (tx, events) = mpsc::unbounded_channel();
+    let watcher = start(path, tx)?;
+    Some(FlowWatch {
+        _watcher: watcher,
+        events,
+    })
+}
+
+/// Reloads after every save until `shutdown`.
+pub async fn run(core: Core, watch: FlowWatch, shutdown: CancellationToken) {
+    let FlowWatch {
+        _watcher,
+        events: mut rx,
+    } = watch;
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
@@ -65,29 +83,48 @@ pub async fn run(core: Core, shutdown: CancellationToken) {
     }
 }
 
-/// Reloads on every `SIGHUP` until `shutdown` (`systemctl reload`,
-/// `docker kill -s HUP`).
-pub async fn on_hangup(core: Core, shutdown: CancellationToken) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut hangups = match signal(SignalKind::hangup()) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGHUP; reload with /reload");
-                return;
-            }
-        };
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                got = hangups.recv() => if got.is_none() { return },
-            }
-            tracing::info!("SIGHUP received: reloading the flow");
-            core.reload(Trigger::Signal).await;
+/// Starts listening for `SIGHUP` (`systemctl reload`, `docker kill -s HUP`).
+/// Called first thing at start: until a listener exists, a `SIGHUP` would
+/// end the process. `None` where there is no such signal or it cannot be
+/// listened to.
+#[cfg(unix)]
+pub fn hangups() -> Option<tokio::signal::unix::Signal> {
+    use tokio::signal::unix::{SignalKind, signal};
+    signal(SignalKind::hangup())
+        .inspect_err(
+            |e| tracing::warn!(error = %e, "cannot listen for SIGHUP; reload with /reload"),
+        )
+        .ok()
+}
+
+#[cfg(not(unix))]
+pub fn hangups() -> Option<()> {
+    None
+}
+
+/// Reloads on every `SIGHUP` until `shutdown`; those received before this
+/// runs (during the start) count too.
+#[cfg(unix)]
+pub async fn on_hangup(
+    core: Core,
+    hangups: Option<tokio::signal::unix::Signal>,
+    shutdown: CancellationToken,
+) {
+    let Some(mut hangups) = hangups else {
+        return;
+    };
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            got = hangups.recv() => if got.is_none() { return },
         }
+        tracing::info!("SIGHUP received: reloading the flow");
+        core.reload(Trigger::Signal).await;
     }
-    #[cfg(not(unix))]
+}
+
+#[cfg(not(unix))]
+pub async fn on_hangup(_core: Core, _hangups: Option<()>, shutdown: CancellationToken) {
     shutdown.cancelled().await;
 }
 

@@ -121,29 +121,6 @@ impl World {
     }
 }
 
-fn admin() -> TgUser {
-    TgUser::new(1_000_001, "Ольга").with_username("olga_admin")
-}
-
-fn texts_with(fake: &FakeTelegram, chat: i64, needle: &str) -> Vec<String> {
-    fake.sent_texts(chat)
-        .into_iter()
-        .filter(|t| t.contains(needle))
-        .collect()
-}
-
-/// Waits until `chat` got `n` texts containing `needle`; returns the `n`-th.
-async fn said(fake: &FakeTelegram, chat: i64, needle: &str, n: usize) -> String {
-    let what = format!("text #{n} containing «{needle}» in chat {chat}");
-    fake.wait_until(&what, WAIT, |f| texts_with(f, chat, needle).len() >= n)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    texts_with(fake, chat, needle)
-        .into_iter()
-        .nth(n - 1)
-        .unwrap_or_else(|| panic!("{what}: gone"))
-}
-
 /// Gives the bot time to do something it must not do.
 async fn quiet_for(d: Duration) {
     tokio::time::sleep(d).await;
@@ -167,10 +144,10 @@ async fn a_valid_save_by_rename_answers_the_next_update_and_the_admins_get_the_v
     let anna = TgUser::anna();
 
     fake.push_text(&anna, "/start");
-    said(fake, anna.id, GREETING_V1, 1).await;
+    fake.said(anna.id, GREETING_V1, 1).await;
 
     world.save_by_rename(&flow_v2());
-    let notice = said(fake, ADMIN_CHAT, RELOADED, 1).await;
+    let notice = fake.said(ADMIN_CHAT, RELOADED, 1).await;
     let expected = flowbot::flow::compile::load(&flow_v2())
         .unwrap_or_else(|e| panic!("{e:?}"))
         .flow
@@ -178,9 +155,9 @@ async fn a_valid_save_by_rename_answers_the_next_update_and_the_admins_get_the_v
     assert_eq!(version_in(&notice), expected, "{notice}");
 
     fake.push_text(&anna, "/start");
-    said(fake, anna.id, GREETING_V2, 1).await;
-    said(fake, anna.id, ASK_PHONE_V2, 1).await;
-    assert!(texts_with(fake, ADMIN_CHAT, REFUSED).is_empty());
+    fake.said(anna.id, GREETING_V2, 1).await;
+    fake.said(anna.id, ASK_PHONE_V2, 1).await;
+    assert!(fake.texts_with(ADMIN_CHAT, REFUSED).is_empty());
     running.stop().await;
 }
 
@@ -192,18 +169,18 @@ async fn a_save_in_place_is_seen_and_a_half_written_file_is_never_reported() {
     let anna = TgUser::anna();
 
     world.save_in_place(&flow_v2()).await;
-    said(fake, ADMIN_CHAT, RELOADED, 1).await;
+    fake.said(ADMIN_CHAT, RELOADED, 1).await;
     fake.push_text(&anna, "/start");
-    said(fake, anna.id, GREETING_V2, 1).await;
+    fake.said(anna.id, GREETING_V2, 1).await;
 
     // And back, the same way: each save is one reload, no error in between.
     world.save_in_place(DEFAULT_FLOW).await;
-    said(fake, ADMIN_CHAT, RELOADED, 2).await;
+    fake.said(ADMIN_CHAT, RELOADED, 2).await;
     fake.push_text(&anna, "/start");
-    said(fake, anna.id, GREETING_V1, 1).await;
+    fake.said(anna.id, GREETING_V1, 1).await;
     quiet_for(Duration::from_millis(800)).await;
-    assert!(texts_with(fake, ADMIN_CHAT, REFUSED).is_empty());
-    assert_eq!(texts_with(fake, ADMIN_CHAT, RELOADED).len(), 2);
+    assert!(fake.texts_with(ADMIN_CHAT, REFUSED).is_empty());
+    assert_eq!(fake.texts_with(ADMIN_CHAT, RELOADED).len(), 2);
     running.stop().await;
 }
 
@@ -219,7 +196,7 @@ async fn a_broken_save_keeps_the_flow_and_each_distinct_error_is_told_once() {
     // A state that does not exist: the diagnostics name the file and line.
     let broken_goto = DEFAULT_FLOW.replace("{ goto: waiting_order }", "{ goto: waiting_ordr }");
     world.save_by_rename(&broken_goto);
-    let notice = said(fake, ADMIN_CHAT, REFUSED, 1).await;
+    let notice = fake.said(ADMIN_CHAT, REFUSED, 1).await;
     let line = DEFAULT_FLOW
         .lines()
         .position(|l| l.contains("{ goto: waiting_order }"))
@@ -233,25 +210,25 @@ async fn a_broken_save_keeps_the_flow_and_each_distinct_error_is_told_once() {
 
     // The customers still get the running flow.
     fake.push_text(&anna, "/start");
-    said(fake, anna.id, GREETING_V1, 1).await;
+    fake.said(anna.id, GREETING_V1, 1).await;
 
     // Saving the same mistake again (and again) tells nobody anything new.
     world.save_by_rename(&broken_goto);
     world.save_in_place(&broken_goto).await;
     quiet_for(Duration::from_millis(1_500)).await;
-    assert_eq!(texts_with(fake, ADMIN_CHAT, REFUSED).len(), 1);
+    assert_eq!(fake.texts_with(ADMIN_CHAT, REFUSED).len(), 1);
 
     // Another mistake is news.
     world.save_by_rename("version: 1\nstart_state: [main\n");
-    said(fake, ADMIN_CHAT, REFUSED, 2).await;
+    fake.said(ADMIN_CHAT, REFUSED, 2).await;
     quiet_for(Duration::from_millis(1_000)).await;
-    assert_eq!(texts_with(fake, ADMIN_CHAT, REFUSED).len(), 2);
+    assert_eq!(fake.texts_with(ADMIN_CHAT, REFUSED).len(), 2);
 
     // Fixed: the new flow runs, and the admins hear so.
     world.save_by_rename(&flow_v2());
-    said(fake, ADMIN_CHAT, RELOADED, 1).await;
+    fake.said(ADMIN_CHAT, RELOADED, 1).await;
     fake.push_text(&anna, "/start");
-    said(fake, anna.id, GREETING_V2, 1).await;
+    fake.said(anna.id, GREETING_V2, 1).await;
     running.stop().await;
 }
 
@@ -265,12 +242,12 @@ async fn a_customer_in_a_removed_state_starts_over_and_keeps_the_held_messages()
     let anna = TgUser::anna();
 
     fake.push_text(&anna, "/start");
-    said(fake, anna.id, GREETING_V1, 1).await;
+    fake.said(anna.id, GREETING_V1, 1).await;
     // Held until the phone is known.
     fake.push_text(&anna, "Сколько стоит диван?");
-    said(fake, anna.id, "Сначала поделитесь", 1).await;
+    fake.said(anna.id, "Сначала поделитесь", 1).await;
     fake.push_text(&anna, "Ввести номер вручную");
-    said(fake, anna.id, "Напишите номер телефона", 1).await;
+    fake.said(anna.id, "Напишите номер телефона", 1).await;
 
     // The new flow has no state for typing the phone by hand.
     let start = DEFAULT_FLOW
@@ -284,12 +261,12 @@ async fn a_customer_in_a_removed_state_starts_over_and_keeps_the_held_messages()
         "    - { reply: ask_phone_manual, keyboard: cancel }\n",
     );
     world.save_by_rename(&without);
-    said(fake, ADMIN_CHAT, RELOADED, 1).await;
+    fake.said(ADMIN_CHAT, RELOADED, 1).await;
 
     fake.push_text(&anna, "+7 999 123-45-67");
-    said(fake, anna.id, STATE_RESET, 1).await;
+    fake.said(anna.id, STATE_RESET, 1).await;
     // The main state takes a typed phone: saved, and the held question goes on.
-    said(fake, anna.id, "номер +79991234567 сохранён", 1).await;
+    fake.said(anna.id, "номер +79991234567 сохранён", 1).await;
     let db = world.db();
     let state: String = db
         .query_row(
@@ -338,7 +315,7 @@ async fn a_reload_during_a_burst_loses_none_and_every_answer_is_one_version() {
                     fake.push_text(user, "/start");
                 }
                 rounds += 1;
-                if !texts_with(&fake, ADMIN_CHAT, RELOADED).is_empty() {
+                if !fake.texts_with(ADMIN_CHAT, RELOADED).is_empty() {
                     after_reload += 1;
                 }
                 tokio::time::sleep(Duration::from_millis(30)).await;
@@ -404,28 +381,23 @@ async fn admin_reload_answers_with_the_version_whatever_happened() {
     .await
     .unwrap_or_else(|e| panic!("{e}"));
 
-    fake.push_group_text(ADMIN_CHAT, &admin(), "/reload");
-    said(
-        fake,
-        ADMIN_CHAT,
-        "Сценарий не изменился: работает версия",
-        1,
-    )
-    .await;
+    fake.push_group_text(ADMIN_CHAT, &TgUser::admin(), "/reload");
+    fake.said(ADMIN_CHAT, "Сценарий не изменился: работает версия", 1)
+        .await;
 
     // Not watched: a save changes nothing until /reload.
     world.save_by_rename(&flow_v2());
     quiet_for(Duration::from_millis(500)).await;
-    assert!(texts_with(fake, ADMIN_CHAT, RELOADED).is_empty());
-    fake.push_group_text(ADMIN_CHAT, &admin(), "/reload");
-    said(fake, ADMIN_CHAT, RELOADED, 1).await;
+    assert!(fake.texts_with(ADMIN_CHAT, RELOADED).is_empty());
+    fake.push_group_text(ADMIN_CHAT, &TgUser::admin(), "/reload");
+    fake.said(ADMIN_CHAT, RELOADED, 1).await;
 
     // A broken file: /reload always answers, even with errors told before.
     world.save_by_rename("version: 1\nstart_state: [main\n");
-    fake.push_group_text(ADMIN_CHAT, &admin(), "/reload");
-    said(fake, ADMIN_CHAT, REFUSED, 1).await;
-    fake.push_group_text(ADMIN_CHAT, &admin(), "/reload");
-    said(fake, ADMIN_CHAT, REFUSED, 2).await;
+    fake.push_group_text(ADMIN_CHAT, &TgUser::admin(), "/reload");
+    fake.said(ADMIN_CHAT, REFUSED, 1).await;
+    fake.push_group_text(ADMIN_CHAT, &TgUser::admin(), "/reload");
+    fake.said(ADMIN_CHAT, REFUSED, 2).await;
     running.stop().await;
 }
 
@@ -451,10 +423,10 @@ async fn sighup_reloads_the_flow_of_the_real_binary_which_logs_json() {
     world.save_by_rename(&flow_v2());
     let pid = process.pid().unwrap_or_else(|| panic!("no pid"));
     hangup(pid);
-    said(fake, ADMIN_CHAT, RELOADED, 1).await;
+    fake.said(ADMIN_CHAT, RELOADED, 1).await;
     let anna = TgUser::anna();
     fake.push_text(&anna, "/start");
-    said(fake, anna.id, GREETING_V2, 1).await;
+    fake.said(anna.id, GREETING_V2, 1).await;
     process.check_running().unwrap_or_else(|e| panic!("{e}"));
 
     let log = process.log_text();

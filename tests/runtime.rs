@@ -93,33 +93,7 @@ impl World {
     }
 }
 
-/// An admin writing in the admins' group chat.
-fn admin() -> TgUser {
-    TgUser::new(1_000_001, "Ольга").with_username("olga_admin")
-}
-
 // ----- what the bot said --------------------------------------------------------
-
-/// The texts the bot has sent to `chat` that contain `needle`, in order.
-fn texts_with(fake: &FakeTelegram, chat: i64, needle: &str) -> Vec<String> {
-    fake.sent_texts(chat)
-        .into_iter()
-        .filter(|t| t.contains(needle))
-        .collect()
-}
-
-/// Waits until the bot has sent `chat` `n` texts containing `needle`;
-/// returns the `n`-th.
-async fn said(fake: &FakeTelegram, chat: i64, needle: &str, n: usize) -> String {
-    let what = format!("text #{n} containing «{needle}» in chat {chat}");
-    fake.wait_until(&what, WAIT, |f| texts_with(f, chat, needle).len() >= n)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    texts_with(fake, chat, needle)
-        .into_iter()
-        .nth(n - 1)
-        .unwrap_or_else(|| panic!("{what}: gone"))
-}
 
 /// Every call of `method` to `chat`, failed or not, in order.
 fn calls_to_chat(fake: &FakeTelegram, method: &str, chat: i64) -> Vec<Call> {
@@ -260,14 +234,14 @@ fn state_of(db: &Connection, customer: i64) -> String {
 /// The customer starts the bot and gets the greeting and the phone request.
 async fn start(fake: &FakeTelegram, user: &TgUser) {
     fake.push_text(user, "/start");
-    said(fake, user.id, ASK_PHONE, 1).await;
+    fake.said(user.id, ASK_PHONE, 1).await;
 }
 
 /// The customer starts the bot and shares their own number: main menu.
 async fn register(fake: &FakeTelegram, user: &TgUser, phone: &str) {
     start(fake, user).await;
     fake.push_contact(user, phone, Some(user.id));
-    said(fake, user.id, WELCOME_BONUS, 1).await;
+    fake.said(user.id, WELCOME_BONUS, 1).await;
 }
 
 /// A photo message with a known `message_id` (the fake numbers pushed
@@ -317,7 +291,7 @@ async fn one_customer_goes_through_the_whole_default_flow() {
 
     // /start: a greeting, then the phone request with a contact button.
     fake.push_text(&anna, "/start");
-    said(fake, anna.id, ASK_PHONE, 1).await;
+    fake.said(anna.id, ASK_PHONE, 1).await;
     assert!(
         fake.sent_texts(anna.id)[0].starts_with("Здравствуйте, Анна! Я бот химчистки «Чистый дом»")
     );
@@ -338,15 +312,16 @@ async fn one_customer_goes_through_the_whole_default_flow() {
     // and nothing goes to the CRM or the admins yet.
     let early = "Сколько стоит почистить ковёр?";
     fake.push_text(&anna, early);
-    said(fake, anna.id, ASK_PHONE_FIRST, 1).await;
+    fake.said(anna.id, ASK_PHONE_FIRST, 1).await;
     assert!(crm_rows(&db).is_empty(), "{:?}", crm_rows(&db));
     assert!(outbox_to(&db, ADMIN_CHAT).is_empty());
 
     // Her own contact: the number is saved, the welcome bonus granted, the
     // main menu shown, and the held question queued for the CRM.
     fake.push_contact(&anna, "+79035551234", Some(anna.id));
-    said(fake, anna.id, "Спасибо, номер +79035551234 сохранён!", 1).await;
-    said(fake, anna.id, WELCOME_BONUS, 1).await;
+    fake.said(anna.id, "Спасибо, номер +79035551234 сохранён!", 1)
+        .await;
+    fake.said(anna.id, WELCOME_BONUS, 1).await;
     let menu = markup(&sent_call(fake, anna.id, "сохранён!"));
     assert_eq!(labels(&menu), MAIN_MENU);
     let crm = crm_rows(&db);
@@ -358,11 +333,11 @@ async fn one_customer_goes_through_the_whole_default_flow() {
 
     // «Мои бонусы»: the welcome bonus.
     fake.push_text(&anna, "Мои бонусы");
-    said(fake, anna.id, "На вашем счёте 300 бонусов", 1).await;
+    fake.said(anna.id, "На вашем счёте 300 бонусов", 1).await;
 
     // «💰 Прайс»: the prices, with a link to the site under the message.
     fake.push_text(&anna, "💰 Прайс");
-    said(fake, anna.id, "Цены на основные услуги", 1).await;
+    fake.said(anna.id, "Цены на основные услуги", 1).await;
     let link = markup(&sent_call(fake, anna.id, "Цены на основные услуги"));
     assert_eq!(
         link["inline_keyboard"][0][0]["url"],
@@ -372,34 +347,35 @@ async fn one_customer_goes_through_the_whole_default_flow() {
 
     // «🕐 Режим работы»: open or closed, with the schedule.
     fake.push_text(&anna, "🕐 Режим работы");
-    let hours = said(fake, anna.id, "Часы работы:", 1).await;
+    let hours = fake.said(anna.id, "Часы работы:", 1).await;
     assert!(hours.starts_with("🕐 Сейчас мы"), "{hours}");
 
     // «Задать вопрос»: the question goes to the admins, she is thanked.
     fake.push_text(&anna, "Задать вопрос");
-    said(fake, anna.id, "Напишите ваш вопрос одним сообщением", 1).await;
+    fake.said(anna.id, "Напишите ваш вопрос одним сообщением", 1)
+        .await;
     let question = "Можно ли почистить кожаный диван?";
     fake.push_text(&anna, question);
-    let notice = said(fake, ADMIN_CHAT, "❓ Вопрос", 1).await;
+    let notice = fake.said(ADMIN_CHAT, "❓ Вопрос", 1).await;
     assert!(notice.contains(question), "{notice}");
     assert!(notice.contains("Анна Смирнова"), "{notice}");
     assert!(notice.contains("+79035551234"), "{notice}");
-    said(fake, anna.id, "Вопрос передан", 1).await;
+    fake.said(anna.id, "Вопрос передан", 1).await;
 
     // «Сделать заказ»: the order goes to the admins, she is thanked.
     fake.push_text(&anna, "Сделать заказ");
-    said(fake, anna.id, "Опишите, что нужно почистить", 1).await;
+    fake.said(anna.id, "Опишите, что нужно почистить", 1).await;
     let order = "Диван и два кресла, в субботу к 12:00";
     fake.push_text(&anna, order);
-    let notice = said(fake, ADMIN_CHAT, "🧾 Новый заказ", 1).await;
+    let notice = fake.said(ADMIN_CHAT, "🧾 Новый заказ", 1).await;
     assert!(notice.contains(order), "{notice}");
-    said(fake, anna.id, "Заказ принят", 1).await;
+    fake.said(anna.id, "Заказ принят", 1).await;
 
     // «Отправить фото/видео»: her photo is copied to the admins with a caption.
     fake.push_text(&anna, "Отправить фото/видео");
-    said(fake, anna.id, "Пришлите фото или видео", 1).await;
+    fake.said(anna.id, "Пришлите фото или видео", 1).await;
     fake.push(photo_message(&anna, 4_242, "пятно на подлокотнике"));
-    said(fake, anna.id, "Получил, спасибо!", 1).await;
+    fake.said(anna.id, "Получил, спасибо!", 1).await;
     // The copy goes through the admin chat's own queue: it may come second.
     fake.wait_until("the photo copied to the admins", WAIT, |f| {
         !f.calls_to("copyMessage").is_empty()
@@ -418,20 +394,21 @@ async fn one_customer_goes_through_the_whole_default_flow() {
 
     // «Закрыть»: back to the main menu.
     fake.push_text(&anna, "Закрыть");
-    said(fake, anna.id, "Готово, файлы переданы", 1).await;
+    fake.said(anna.id, "Готово, файлы переданы", 1).await;
     let menu = markup(&sent_call(fake, anna.id, "Готово, файлы переданы"));
     assert_eq!(labels(&menu), MAIN_MENU);
 
     // /info: what the bot can do.
     fake.push_text(&anna, "/info");
-    said(fake, anna.id, "Я умею:", 1).await;
+    fake.said(anna.id, "Я умею:", 1).await;
 
     // /cancel in the middle of an order: back in the main menu.
     fake.push_text(&anna, "Сделать заказ");
-    said(fake, anna.id, "Опишите, что нужно почистить", 2).await;
+    fake.said(anna.id, "Опишите, что нужно почистить", 2).await;
     assert_eq!(state_of(&db, anna.id), "waiting_order");
     fake.push_text(&anna, "/cancel");
-    said(fake, anna.id, "Хорошо, отменил. Вы в главном меню.", 1).await;
+    fake.said(anna.id, "Хорошо, отменил. Вы в главном меню.", 1)
+        .await;
     assert_eq!(state_of(&db, anna.id), "main");
 
     // Nothing but the held question went to the CRM: every other text had its step.
@@ -452,10 +429,11 @@ async fn a_number_typed_by_hand_is_saved_in_normal_form() {
     start(fake, &anna).await;
 
     fake.push_text(&anna, "Ввести номер вручную");
-    said(fake, anna.id, ASK_PHONE_MANUAL, 1).await;
+    fake.said(anna.id, ASK_PHONE_MANUAL, 1).await;
     fake.push_text(&anna, "8 (999) 123-45-67");
 
-    said(fake, anna.id, "Спасибо, номер +79991234567 сохранён!", 1).await;
+    fake.said(anna.id, "Спасибо, номер +79991234567 сохранён!", 1)
+        .await;
     assert_eq!(
         phone_of(&world.db(), anna.id).as_deref(),
         Some("+79991234567")
@@ -471,13 +449,13 @@ async fn messages_held_before_the_phone_are_released_in_order() {
     start(fake, &anna).await;
 
     fake.push_text(&anna, "Первое: нужен ковёр");
-    said(fake, anna.id, ASK_PHONE_FIRST, 1).await;
+    fake.said(anna.id, ASK_PHONE_FIRST, 1).await;
     fake.push_text(&anna, "Второе: и диван тоже");
-    said(fake, anna.id, ASK_PHONE_FIRST, 2).await;
+    fake.said(anna.id, ASK_PHONE_FIRST, 2).await;
     assert!(crm_rows(&world.db()).is_empty());
 
     fake.push_contact(&anna, "+79035551234", Some(anna.id));
-    said(fake, anna.id, WELCOME_BONUS, 1).await;
+    fake.said(anna.id, WELCOME_BONUS, 1).await;
 
     assert_eq!(
         crm_texts(&world.db()),
@@ -495,9 +473,9 @@ async fn someone_elses_contact_is_refused() {
 
     fake.push_contact(&anna, "+79167778899", Some(6_029_384_751));
 
-    said(fake, anna.id, NOT_OWN_CONTACT, 1).await;
+    fake.said(anna.id, NOT_OWN_CONTACT, 1).await;
     assert_eq!(phone_of(&world.db(), anna.id), None);
-    assert!(texts_with(fake, anna.id, "сохранён").is_empty());
+    assert!(fake.texts_with(anna.id, "сохранён").is_empty());
     running.stop().await;
 }
 
@@ -508,19 +486,20 @@ async fn a_restart_keeps_the_step_and_the_held_messages() {
     let first = world.start().await;
     start(fake, &anna).await;
     fake.push_text(&anna, "вопрос до номера");
-    said(fake, anna.id, ASK_PHONE_FIRST, 1).await;
+    fake.said(anna.id, ASK_PHONE_FIRST, 1).await;
     fake.push_text(&anna, "Ввести номер вручную");
-    said(fake, anna.id, ASK_PHONE_MANUAL, 1).await;
+    fake.said(anna.id, ASK_PHONE_MANUAL, 1).await;
     first.stop().await;
 
     let second = world.start().await;
     fake.push_text(&anna, "8 999 123 45 67");
 
     // Still waiting for the number: the text is taken as one, not forwarded.
-    said(fake, anna.id, "Спасибо, номер +79991234567 сохранён!", 1).await;
+    fake.said(anna.id, "Спасибо, номер +79991234567 сохранён!", 1)
+        .await;
     let db = world.db();
     assert_eq!(phone_of(&db, anna.id).as_deref(), Some("+79991234567"));
-    assert!(texts_with(fake, anna.id, FORWARDED).is_empty());
+    assert!(fake.texts_with(anna.id, FORWARDED).is_empty());
     // The message held before the restart is released, and only it.
     assert_eq!(crm_texts(&db), ["вопрос до номера"]);
     second.stop().await;
@@ -535,8 +514,8 @@ async fn a_429_delays_only_that_chat_by_retry_after_and_loses_nothing() {
 
     fake.push_text(&anna, "/start");
     fake.push_text(&sergey, "/start");
-    said(fake, sergey.id, ASK_PHONE, 1).await;
-    said(fake, anna.id, ASK_PHONE, 1).await;
+    fake.said(sergey.id, ASK_PHONE, 1).await;
+    fake.said(anna.id, ASK_PHONE, 1).await;
 
     let to_anna = calls_to_chat(fake, "sendMessage", anna.id);
     let failed: Vec<&Call> = to_anna.iter().filter(|c| c.failed).collect();
@@ -574,7 +553,7 @@ async fn a_403_marks_the_customer_blocked_tells_the_admins_once_and_stops_trying
     fake.fail_chat_always(anna.id, Failure::Blocked);
 
     fake.push_text(&anna, "/start");
-    let notice = said(fake, ADMIN_CHAT, BLOCKED_NOTICE, 1).await;
+    let notice = fake.said(ADMIN_CHAT, BLOCKED_NOTICE, 1).await;
     assert!(notice.starts_with("⛔ Клиент Анна Смирнова"), "{notice}");
     world
         .db_until("both replies to Anna finished", |db| {
@@ -592,7 +571,7 @@ async fn a_403_marks_the_customer_blocked_tells_the_admins_once_and_stops_trying
     );
     let attempts = calls_to_chat(fake, "sendMessage", anna.id);
     assert!(attempts.len() <= 2, "a retry storm: {attempts:?}");
-    assert_eq!(texts_with(fake, ADMIN_CHAT, BLOCKED_NOTICE).len(), 1);
+    assert_eq!(fake.texts_with(ADMIN_CHAT, BLOCKED_NOTICE).len(), 1);
     running.stop().await;
 }
 
@@ -606,7 +585,7 @@ async fn blocking_the_bot_in_telegram_marks_the_customer_and_tells_the_admins() 
 
     fake.push_kicked(&sergey);
 
-    let notice = said(fake, ADMIN_CHAT, BLOCKED_NOTICE, 1).await;
+    let notice = fake.said(ADMIN_CHAT, BLOCKED_NOTICE, 1).await;
     assert!(notice.starts_with("⛔ Клиент Сергей"), "{notice}");
     assert!(blocked_since(&world.db(), sergey.id).is_some());
     running.stop().await;
@@ -619,7 +598,7 @@ async fn unblocking_the_bot_clears_the_mark() {
     let (fake, sergey) = (&world.fake, TgUser::sergey());
     start(fake, &sergey).await;
     fake.push_kicked(&sergey);
-    said(fake, ADMIN_CHAT, BLOCKED_NOTICE, 1).await;
+    fake.said(ADMIN_CHAT, BLOCKED_NOTICE, 1).await;
 
     let back = fake.push_unkicked(&sergey);
 
@@ -637,9 +616,9 @@ async fn admin_stats_answers_with_the_figures() {
     let fake = &world.fake;
     register(fake, &TgUser::anna(), "+79991234567").await;
 
-    fake.push_group_text(ADMIN_CHAT, &admin(), "/stats");
+    fake.push_group_text(ADMIN_CHAT, &TgUser::admin(), "/stats");
 
-    let stats = said(fake, ADMIN_CHAT, "Статистика", 1).await;
+    let stats = fake.said(ADMIN_CHAT, "Статистика", 1).await;
     assert!(stats.contains("Клиентов: 1 (новых сегодня: 1"), "{stats}");
     assert!(
         stats.contains("Сообщений сегодня: от клиентов 2"),
@@ -655,9 +634,13 @@ async fn admin_bonus_credits_a_registered_customer() {
     let (fake, anna) = (&world.fake, TgUser::anna());
     register(fake, &anna, "+79991234567").await;
 
-    fake.push_group_text(ADMIN_CHAT, &admin(), "/bonus +79991234567 +500 отзыв");
+    fake.push_group_text(
+        ADMIN_CHAT,
+        &TgUser::admin(),
+        "/bonus +79991234567 +500 отзыв",
+    );
 
-    let answer = said(fake, ADMIN_CHAT, "Начислено 500", 1).await;
+    let answer = fake.said(ADMIN_CHAT, "Начислено 500", 1).await;
     assert!(answer.contains("Анна Смирнова"), "{answer}");
     assert!(answer.contains("Баланс: 800"), "{answer}");
     let db = world.db();
@@ -677,9 +660,9 @@ async fn admin_bonus_written_wrong_gets_the_usage() {
     let running = world.start().await;
     let fake = &world.fake;
 
-    fake.push_group_text(ADMIN_CHAT, &admin(), "/bonus 500 Анне");
+    fake.push_group_text(ADMIN_CHAT, &TgUser::admin(), "/bonus 500 Анне");
 
-    let usage = said(fake, ADMIN_CHAT, "Формат: /bonus", 1).await;
+    let usage = fake.said(ADMIN_CHAT, "Формат: /bonus", 1).await;
     assert!(usage.contains("/bonus +79991234567 +500 отзыв"), "{usage}");
     let ledger: i64 = one(&world.db(), "SELECT COUNT(*) FROM bonus_ledger", []);
     assert_eq!(ledger, 0);
@@ -694,11 +677,11 @@ async fn admin_commands_from_a_customer_are_unknown_commands() {
 
     fake.push_text(&anna, "/stats");
 
-    said(fake, anna.id, UNKNOWN_COMMAND, 1).await;
+    fake.said(anna.id, UNKNOWN_COMMAND, 1).await;
     // Her reply and anything for the admins are stored in one transaction.
     assert!(outbox_to(&world.db(), ADMIN_CHAT).is_empty());
     assert!(fake.sent_texts(ADMIN_CHAT).is_empty());
-    assert!(texts_with(fake, anna.id, "Статистика").is_empty());
+    assert!(fake.texts_with(anna.id, "Статистика").is_empty());
     running.stop().await;
 }
 
@@ -708,7 +691,11 @@ async fn chatter_in_the_admin_chat_gets_no_answer() {
     let running = world.start().await;
     let fake = &world.fake;
 
-    let chatter = fake.push_group_text(ADMIN_CHAT, &admin(), "Коллеги, кто сегодня на смене?");
+    let chatter = fake.push_group_text(
+        ADMIN_CHAT,
+        &TgUser::admin(),
+        "Коллеги, кто сегодня на смене?",
+    );
 
     world
         .db_until("the chatter processed", |db| processed(db, chatter))
@@ -732,7 +719,7 @@ async fn a_long_customer_text_reaches_the_crm_whole() {
 
     fake.push_text(&anna, &long);
 
-    said(fake, anna.id, FORWARDED, 1).await;
+    fake.said(anna.id, FORWARDED, 1).await;
     let crm = crm_texts(&world.db());
     assert_eq!(crm.len(), 1, "one row, not split: {} rows", crm.len());
     assert_eq!(crm[0].chars().count(), 5000);
@@ -769,7 +756,7 @@ async fn a_stop_right_after_an_update_is_stored_neither_loses_nor_repeats_it() {
 
     let second = world.start().await;
     let text_id = fake.push_text(&anna, "А можно побыстрее?");
-    said(fake, anna.id, ASK_PHONE_FIRST, 1).await;
+    fake.said(anna.id, ASK_PHONE_FIRST, 1).await;
     world
         .db_until("every reply delivered", |db| {
             let rows = outbox_to(db, anna.id);

@@ -151,7 +151,7 @@ impl World {
     async fn said(&self, chat: i64, needle: &str, n: usize) {
         let what = format!("{n} texts containing «{needle}» in chat {chat}");
         self.fake
-            .wait_until(&what, WAIT, |f| texts_with(f, chat, needle).len() >= n)
+            .wait_until(&what, WAIT, |f| f.texts_with(chat, needle).len() >= n)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
     }
@@ -166,14 +166,6 @@ impl World {
             .await
             .unwrap_or_else(|e| panic!("{e}"));
     }
-}
-
-/// The texts the bot has sent to `chat` that contain `needle`.
-fn texts_with(fake: &FakeTelegram, chat: i64, needle: &str) -> Vec<String> {
-    fake.sent_texts(chat)
-        .into_iter()
-        .filter(|t| t.contains(needle))
-        .collect()
 }
 
 fn count(db: &Connection, sql: &str) -> i64 {
@@ -407,8 +399,8 @@ async fn an_update_delivered_twice_is_processed_once() {
     world.processed(id).await;
 
     quiet_for(Duration::from_millis(500)).await;
-    assert_eq!(texts_with(&world.fake, ANNA, GREETING).len(), 1);
-    assert_eq!(texts_with(&world.fake, sergey.id, "Здравствуйте").len(), 1);
+    assert_eq!(world.fake.texts_with(ANNA, GREETING).len(), 1);
+    assert_eq!(world.fake.texts_with(sergey.id, "Здравствуйте").len(), 1);
     assert_eq!(count(&world.db(), "SELECT COUNT(*) FROM inbox"), 2);
     let (_, metrics) = world.get("/metrics").await;
     let calls = |result: &str| {
@@ -535,7 +527,7 @@ async fn a_kill_loses_no_answered_update_and_a_stored_one_is_processed_after_the
         );
         assert_eq!(rows, 2, "/start's two messages to {chat}, once");
     }
-    assert_eq!(texts_with(&world.fake, sergey.id, "Здравствуйте").len(), 1);
+    assert_eq!(world.fake.texts_with(sergey.id, "Здравствуйте").len(), 1);
     assert_no_secrets_logged(&bot, &[&secret]);
 }
 

@@ -241,35 +241,24 @@ impl Core {
 
     /// Marks an input processed with the messages it needs and nothing else.
     async fn store_plain(&self, source: Source, messages: Vec<NewMessage>) {
-        let (telegram, crm) = wakes(&messages);
-        let result = self
-            .db
-            .run(move |s| {
-                let commit = Commit {
-                    messages: &messages,
-                    source: Some(source),
-                    ..Commit::default()
-                };
-                s.commit(&commit, Utc::now())
-            })
-            .await;
-        match result {
-            Ok(_) => self.wake(telegram, crm),
-            Err(e) => tracing::error!(source = ?source, error = %e, "input not stored"),
-        }
+        self.commit_messages(Some(source), messages).await;
     }
 
     /// Queues messages that answer no stored input (notices to the admins).
     pub(super) async fn send_now(&self, messages: Vec<NewMessage>) {
-        if messages.is_empty() {
-            return;
+        if !messages.is_empty() {
+            self.commit_messages(None, messages).await;
         }
+    }
+
+    async fn commit_messages(&self, source: Option<Source>, messages: Vec<NewMessage>) {
         let (telegram, crm) = wakes(&messages);
         let result = self
             .db
             .run(move |s| {
                 let commit = Commit {
                     messages: &messages,
+                    source,
                     ..Commit::default()
                 };
                 s.commit(&commit, Utc::now())
@@ -277,7 +266,7 @@ impl Core {
             .await;
         match result {
             Ok(_) => self.wake(telegram, crm),
-            Err(e) => tracing::error!(error = %e, "notice not stored"),
+            Err(e) => tracing::error!(source = ?source, error = %e, "messages not stored"),
         }
     }
 

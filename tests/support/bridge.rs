@@ -353,24 +353,12 @@ impl World {
 
     /// The texts sent to `chat` containing `needle`, in order.
     pub fn texts_with(&self, chat: i64, needle: &str) -> Vec<String> {
-        self.tg
-            .sent_texts(chat)
-            .into_iter()
-            .filter(|t| t.contains(needle))
-            .collect()
+        self.tg.texts_with(chat, needle)
     }
 
     /// Waits until `chat` got `n` texts containing `needle`; returns the n-th.
     pub async fn said(&self, chat: i64, needle: &str, n: usize) -> String {
-        let what = format!("text #{n} containing «{needle}» in chat {chat}");
-        self.tg
-            .wait_until(&what, WAIT, |_| self.texts_with(chat, needle).len() >= n)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        self.texts_with(chat, needle)
-            .into_iter()
-            .nth(n - 1)
-            .unwrap_or_else(|| panic!("{what}: gone"))
+        self.tg.said(chat, needle, n).await
     }
 
     /// Waits until the fake Wahelp accepted `n` texts in all.

@@ -65,6 +65,9 @@ const BODY_LIMIT: usize = 64 * 1024 * 1024;
 /// How often [`FakeTelegram::wait_until`] re-checks without a notification.
 const WAIT_TICK: Duration = Duration::from_millis(20);
 
+/// How long [`FakeTelegram::said`] waits.
+pub const SAID_WAIT: Duration = Duration::from_secs(15);
+
 /// A Telegram user who talks to the bot in a private chat.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TgUser {
@@ -105,6 +108,11 @@ impl TgUser {
     }
 
     /// Сергей, id 2096481357, no last name and no username, as in the fixtures.
+    /// An admin writing in the admins' group chat.
+    pub fn admin() -> Self {
+        TgUser::new(1_000_001, "Ольга").with_username("olga_admin")
+    }
+
     pub fn sergey() -> Self {
         Self::new(2_096_481_357, "Сергей")
     }
@@ -858,6 +866,27 @@ impl FakeTelegram {
             .filter(|call| call.method == method)
             .cloned()
             .collect()
+    }
+
+    /// The texts sent to `chat` that contain `needle`, in order.
+    pub fn texts_with(&self, chat: i64, needle: &str) -> Vec<String> {
+        self.sent_texts(chat)
+            .into_iter()
+            .filter(|t| t.contains(needle))
+            .collect()
+    }
+
+    /// Waits (at most [`SAID_WAIT`]) until `chat` got `n` texts containing
+    /// `needle`; returns the `n`-th. Panics with the fake's report otherwise.
+    pub async fn said(&self, chat: i64, needle: &str, n: usize) -> String {
+        let what = format!("text #{n} containing «{needle}» in chat {chat}");
+        self.wait_until(&what, SAID_WAIT, |f| f.texts_with(chat, needle).len() >= n)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        self.texts_with(chat, needle)
+            .into_iter()
+            .nth(n - 1)
+            .unwrap_or_else(|| panic!("{what}: gone"))
     }
 
     /// Texts of the successful `sendMessage` calls to `chat_id`, in order.

@@ -137,19 +137,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     ));
 
     let heartbeat = config.heartbeat_alert.map(|after| {
-        let mut watched = Vec::new();
-        if let Receiving::Polling(health) = &receiving {
-            watched.push(heartbeat::Watched {
-                name: "Telegram (получение сообщений)",
-                liveness: health.clone(),
-            });
-        }
-        if crm_worker.is_some() {
-            watched.push(heartbeat::Watched {
-                name: "Wahelp (сообщения менеджерам)",
-                liveness: wahelp_liveness.clone(),
-            });
-        }
+        let watched = watched_connections(&receiving, crm_worker.is_some(), &wahelp_liveness);
         tokio::spawn(heartbeat::run(
             core.clone(),
             watched,
@@ -189,20 +177,38 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     }
     core.serial.idle().await;
     let _ = worker.await;
-    if let Some(w) = crm_worker {
-        let _ = w.await;
+    for task in [crm_worker, heartbeat, watcher]
+        .into_iter()
+        .flatten()
+        .chain([events, retention, hangup])
+    {
+        let _ = task.await;
     }
-    let _ = events.await;
-    let _ = retention.await;
-    if let Some(h) = heartbeat {
-        let _ = h.await;
-    }
-    if let Some(w) = watcher {
-        let _ = w.await;
-    }
-    let _ = hangup.await;
     tracing::info!("stopped");
     received
+}
+
+/// What the heartbeat watches: polling (in polling mode) and Wahelp (when
+/// the bridge is on).
+fn watched_connections(
+    receiving: &Receiving,
+    crm_on: bool,
+    wahelp: &Liveness,
+) -> Vec<heartbeat::Watched> {
+    let mut watched = Vec::new();
+    if let Receiving::Polling(health) = receiving {
+        watched.push(heartbeat::Watched {
+            name: "Telegram (получение сообщений)",
+            liveness: health.clone(),
+        });
+    }
+    if crm_on {
+        watched.push(heartbeat::Watched {
+            name: "Wahelp (сообщения менеджерам)",
+            liveness: wahelp.clone(),
+        });
+    }
+    watched
 }
 
 /// Webhook mode: points Telegram at us, then waits for the stop (the HTTP

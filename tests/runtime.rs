@@ -685,6 +685,33 @@ async fn admin_commands_from_a_customer_are_unknown_commands() {
     running.stop().await;
 }
 
+/// The heartbeat: polling that keeps failing (here Telegram refuses
+/// getUpdates because a webhook was set behind the bot's back) is told to
+/// the admins once, and told again when polling works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polling_that_keeps_failing_is_told_to_the_admins_once_and_so_is_its_end() {
+    const DOWN: &str = "Telegram (получение сообщений): нет связи уже";
+    const UP: &str = "Telegram (получение сообщений): связь восстановлена";
+    let mut world = World::new().await;
+    world.env.insert("HEARTBEAT_ALERT_SECS".into(), "1".into());
+    let running = world.start().await;
+    let fake = &world.fake;
+
+    fake.set_webhook_url(Some("https://elsewhere.example/hook"));
+    let notice = fake.said(ADMIN_CHAT, DOWN, 1).await;
+    assert!(notice.contains("Последняя ошибка:"), "{notice}");
+    quiet_for(Duration::from_millis(2_000)).await;
+    assert_eq!(fake.texts_with(ADMIN_CHAT, DOWN).len(), 1);
+
+    fake.set_webhook_url(None);
+    fake.said(ADMIN_CHAT, UP, 1).await;
+    let anna = TgUser::anna();
+    start(fake, &anna).await;
+    assert_eq!(fake.texts_with(ADMIN_CHAT, DOWN).len(), 1);
+    assert_eq!(fake.texts_with(ADMIN_CHAT, UP).len(), 1);
+    running.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chatter_in_the_admin_chat_gets_no_answer() {
     let world = World::new().await;

@@ -718,6 +718,18 @@ async fn a_long_wahelp_outage_is_told_to_the_admins_once_and_so_is_its_end() {
     world.tg.push_text(&anna, "во время сбоя");
     let notice = world.said(ADMIN_CHAT, DOWN, 1).await;
     assert!(notice.contains("Последняя ошибка:"), "{notice}");
+    // /healthz shows it too, without calling the bot unhealthy.
+    let health = world.get(&bot, "/healthz").await;
+    assert_eq!(health.status, 200, "{}", health.body);
+    let wahelp = &health.json()["wahelp"];
+    assert!(
+        wahelp["failing_seconds"].as_i64().is_some_and(|s| s >= 1),
+        "{wahelp}"
+    );
+    assert!(
+        wahelp["last_error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{wahelp}"
+    );
     // Still down: nothing more is said.
     quiet_for(Duration::from_millis(2_500)).await;
     assert_eq!(world.texts_with(ADMIN_CHAT, DOWN).len(), 1);
@@ -726,6 +738,9 @@ async fn a_long_wahelp_outage_is_told_to_the_admins_once_and_so_is_its_end() {
     world.tg.push_text(&sergey, "после сбоя");
     world.said(ADMIN_CHAT, UP, 1).await;
     world.wahelp_got(2).await;
+    let wahelp = &world.get(&bot, "/healthz").await.json()["wahelp"];
+    assert!(wahelp["failing_seconds"].is_null(), "{wahelp}");
+    assert!(wahelp["last_ok"].is_string(), "{wahelp}");
     quiet_for(Duration::from_millis(1_500)).await;
     assert_eq!(world.texts_with(ADMIN_CHAT, DOWN).len(), 1);
     assert_eq!(world.texts_with(ADMIN_CHAT, UP).len(), 1);

@@ -60,7 +60,7 @@ impl CrmTransport {
             .map_err(|e| DeliveryError::Transient(format!("database: {e}")))?
             .ok_or_else(|| DeliveryError::Permanent(format!("no customer {customer_id}")))?;
         let user = self.user(&contact, false).await?;
-        let sent = match self.wahelp.send_text(&user, text).await {
+        let sent = match self.observe(self.wahelp.send_text(&user, text).await) {
             // A remembered id the CRM no longer knows: look the customer up again, once.
             Err(WahelpError::Rejected { .. }) if contact.crm_user_id.is_some() => {
                 tracing::warn!(
@@ -68,7 +68,7 @@ impl CrmTransport {
                     "CRM refused the remembered user id; looking it up again"
                 );
                 let user = self.user(&contact, true).await?;
-                self.wahelp.send_text(&user, text).await
+                self.observe(self.wahelp.send_text(&user, text).await)
             }
             other => other,
         }
@@ -94,9 +94,7 @@ impl CrmTransport {
             DeliveryError::Permanent(format!("customer {} has no phone", contact.customer_id))
         })?;
         let user = self
-            .wahelp
-            .find_or_create_user(phone, &contact.name)
-            .await
+            .observe(self.wahelp.find_or_create_user(phone, &contact.name).await)
             .map_err(|e| e.to_delivery_error())?;
         let (customer, id) = (contact.customer_id, user.as_str().to_owned());
         let saved = self
@@ -108,6 +106,21 @@ impl CrmTransport {
             tracing::warn!(customer, error = %e, "cannot remember the CRM user id");
         }
         Ok(user)
+    }
+
+    /// Notes what a Wahelp answer says about Wahelp itself: any answer but
+    /// an outage, a rate limit or refused credentials means it works (a
+    /// refusal of one message is about that message).
+    fn observe<T>(&self, result: Result<T, WahelpError>) -> Result<T, WahelpError> {
+        match &result {
+            Err(
+                e @ (WahelpError::Transient { .. }
+                | WahelpError::RateLimited { .. }
+                | WahelpError::Auth { .. }),
+            ) => self.liveness.failed(&e.to_string()),
+            _ => self.liveness.ok(),
+        }
+        result
     }
 
     async fn relay(&self, body: &str) -> Result<Delivered, DeliveryError> {
@@ -140,18 +153,7 @@ impl Transport for CrmTransport {
         match payload {
             Payload::CrmText {
                 customer_id, text, ..
-            } => {
-                let sent = self.send(*customer_id, text).await;
-                match &sent {
-                    Ok(_) => self.liveness.ok(),
-                    // An outage, not a refusal of this one message.
-                    Err(e @ (DeliveryError::Transient(_) | DeliveryError::RetryAfter(_))) => {
-                        self.liveness.failed(&e.to_string());
-                    }
-                    Err(_) => {}
-                }
-                sent
-            }
+            } => self.send(*customer_id, text).await,
             Payload::WebhookRelay { body } => self.relay(body).await,
             _ => Err(DeliveryError::Permanent(
                 "a Telegram payload reached the CRM transport".into(),

@@ -28,6 +28,8 @@ pub struct Endpoints {
     /// How updates arrive from Telegram.
     pub telegram: Receiving,
     pub started: chrono::DateTime<Utc>,
+    /// How Wahelp answers the sends; `None` when the bridge is off.
+    pub wahelp: Option<crate::liveness::Liveness>,
 }
 
 /// How updates arrive from Telegram.
@@ -169,6 +171,7 @@ impl Service for Endpoints {
                 "telegram_mode": self.telegram.mode(),
                 "telegram_poll": poll,
                 "webhook": self.reader.is_some(),
+                "wahelp": self.wahelp.as_ref().map(|w| liveness_json(&w.snapshot(), now)),
             }),
         }
     }
@@ -188,6 +191,17 @@ impl Service for Endpoints {
         }
         registry().render()
     }
+}
+
+/// A connection's state: when it last worked, and since when (and why) it
+/// has been failing. Informative only: an outage delays the managers'
+/// messages but does not make the bot unhealthy.
+fn liveness_json(l: &crate::liveness::Snapshot, now: chrono::DateTime<Utc>) -> Value {
+    json!({
+        "last_ok": l.last_ok.map(|t| t.to_rfc3339()),
+        "failing_seconds": l.failing_since.map(|t| (now - t).num_seconds().max(0)),
+        "last_error": l.failing_since.map(|_| l.last_error.clone()),
+    })
 }
 
 fn queue_json(q: &QueueHealth, now: chrono::DateTime<Utc>) -> Value {

@@ -95,6 +95,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let receipts = open_receipts(&db, &config.database_path).await?;
     endpoints::registry();
     tokio::spawn(endpoints::metrics_upkeep(shutdown.clone()));
+    let wahelp_liveness = Liveness::default();
     let listener = tokio::net::TcpListener::bind(config.http_listen)
         .await
         .with_context(|| format!("HTTP_LISTEN: cannot listen on {}", config.http_listen))?;
@@ -105,6 +106,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             reader: webhook_reader(&config),
             telegram: receiving.clone(),
             started: Utc::now(),
+            wahelp: config.wahelp.api.is_some().then(|| wahelp_liveness.clone()),
         },
         shutdown.clone(),
     ));
@@ -121,7 +123,6 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         receipts: Some(Arc::clone(&receipts)),
     };
     let worker = tokio::spawn(worker.run(shutdown.clone()));
-    let wahelp_liveness = Liveness::default();
     let crm_worker = crm_worker(&config, &core, &receipts, events_tx, &wahelp_liveness)?
         .map(|w| tokio::spawn(w.run(shutdown.clone())));
     if crm_worker.is_none() {

@@ -78,20 +78,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         }
     };
 
-    let core = Core {
-        db: db.clone(),
-        flow: Arc::new(ArcSwap::from_pointee(flow)),
-        flow_path: config.flow_path.clone(),
-        admins: config.admin_chat_ids.clone().into(),
-        bot_username: username.into(),
-        serial: serial::Serial::default(),
-        wake_telegram: Wake::default(),
-        wake_crm: Wake::default(),
-        reloads: Arc::default(),
-    };
-    if core.admins.is_empty() {
-        tracing::warn!("ADMIN_CHAT_IDS is empty: admin notices and file copies go nowhere");
-    }
+    let core = new_core(&config, flow, db.clone(), username);
     let receipts = open_receipts(&db, &config.database_path).await?;
     endpoints::registry();
     tokio::spawn(endpoints::metrics_upkeep(shutdown.clone()));
@@ -113,24 +100,14 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     tracing::info!(listen = %config.http_listen, "HTTP server listening");
     let offset = resume(&core).await?;
 
-    let (events_tx, events_rx) = mpsc::unbounded_channel();
-    let worker = Worker {
-        db: db.clone(),
-        transport: Arc::new(TelegramTransport::new(send_bot)),
-        settings: telegram_settings(&config),
-        wake: core.wake_telegram.clone(),
-        events: events_tx.clone(),
-        receipts: Some(Arc::clone(&receipts)),
-    };
-    let worker = tokio::spawn(worker.run(shutdown.clone()));
-    let crm_worker = crm_worker(&config, &core, &receipts, events_tx, &wahelp_liveness)?
-        .map(|w| tokio::spawn(w.run(shutdown.clone())));
-    if crm_worker.is_none() {
-        tracing::warn!(
-            "WAHELP_PROJECT_ID is not set: messages for the managers wait in the outbox until the bridge is configured"
-        );
-    }
-    let events = tokio::spawn(handle_events(core.clone(), events_rx, shutdown.clone()));
+    let (worker, crm_worker, events) = start_delivery(
+        &config,
+        &core,
+        send_bot,
+        &receipts,
+        &wahelp_liveness,
+        &shutdown,
+    )?;
     let retention = tokio::spawn(prune_regularly(
         db.clone(),
         retention(&config),
@@ -149,26 +126,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let watcher = flow_watch.map(|w| tokio::spawn(watch::run(core.clone(), w, shutdown.clone())));
     let hangup = tokio::spawn(watch::on_hangup(core.clone(), hangups, shutdown.clone()));
 
-    let received = match receiving {
-        Receiving::Polling(health) => {
-            tracing::info!(offset, "polling Telegram");
-            let sink_core = core.clone();
-            poll::run(
-                poll_bot,
-                config.poll_timeout,
-                offset,
-                move |batch| {
-                    let core = sink_core.clone();
-                    async move { core.accept_batch(batch).await.map(|_| ()) }
-                },
-                health,
-                shutdown.clone(),
-            )
-            .await;
-            Ok(())
-        }
-        Receiving::Webhook { url, secret } => by_webhook(&poll_bot, &url, &secret, &shutdown).await,
-    };
+    let received = receive(receiving, poll_bot, &config, offset, &core, &shutdown).await;
 
     tracing::info!("stopping: finishing the inputs in hand");
     // Calls in progress (Telegram's updates, Wahelp's replies) finish and
@@ -187,6 +145,89 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     }
     tracing::info!("stopped");
     received
+}
+
+/// The state every part of the running bot shares.
+fn new_core(config: &Config, flow: crate::flow::model::Flow, db: Db, username: String) -> Core {
+    if config.admin_chat_ids.is_empty() {
+        tracing::warn!("ADMIN_CHAT_IDS is empty: admin notices and file copies go nowhere");
+    }
+    Core {
+        db,
+        flow: Arc::new(ArcSwap::from_pointee(flow)),
+        flow_path: config.flow_path.clone(),
+        admins: config.admin_chat_ids.clone().into(),
+        bot_username: username.into(),
+        serial: serial::Serial::default(),
+        wake_telegram: Wake::default(),
+        wake_crm: Wake::default(),
+        reloads: Arc::default(),
+    }
+}
+
+type Task = tokio::task::JoinHandle<()>;
+
+/// Starts the delivery workers (Telegram; the CRM when the bridge is on)
+/// and the task acting on what they report.
+fn start_delivery(
+    config: &Config,
+    core: &Core,
+    send_bot: Bot,
+    receipts: &Arc<Receipts>,
+    wahelp: &Liveness,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<(Task, Option<Task>, Task)> {
+    let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let worker = Worker {
+        db: core.db.clone(),
+        transport: Arc::new(TelegramTransport::new(send_bot)),
+        settings: telegram_settings(config),
+        wake: core.wake_telegram.clone(),
+        events: events_tx.clone(),
+        receipts: Some(Arc::clone(receipts)),
+    };
+    let worker = tokio::spawn(worker.run(shutdown.clone()));
+    let crm_worker = crm_worker(config, core, receipts, events_tx, wahelp)?
+        .map(|w| tokio::spawn(w.run(shutdown.clone())));
+    if crm_worker.is_none() {
+        tracing::warn!(
+            "WAHELP_PROJECT_ID is not set: messages for the managers wait in the outbox until the bridge is configured"
+        );
+    }
+    let events = tokio::spawn(handle_events(core.clone(), events_rx, shutdown.clone()));
+    Ok((worker, crm_worker, events))
+}
+
+/// Receives Telegram's updates until the stop: long polling from `offset`,
+/// or (webhook mode) registering the webhook and waiting.
+async fn receive(
+    receiving: Receiving,
+    poll_bot: Bot,
+    config: &Config,
+    offset: i32,
+    core: &Core,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    match receiving {
+        Receiving::Polling(health) => {
+            tracing::info!(offset, "polling Telegram");
+            let sink_core = core.clone();
+            poll::run(
+                poll_bot,
+                config.poll_timeout,
+                offset,
+                move |batch| {
+                    let core = sink_core.clone();
+                    async move { core.accept_batch(batch).await.map(|_| ()) }
+                },
+                health,
+                shutdown.clone(),
+            )
+            .await;
+            Ok(())
+        }
+        Receiving::Webhook { url, secret } => by_webhook(&poll_bot, &url, &secret, shutdown).await,
+    }
 }
 
 /// What the heartbeat watches: polling (in polling mode) and Wahelp (when

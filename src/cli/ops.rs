@@ -36,7 +36,7 @@ pub(super) fn backup(target: &Path, db: Option<PathBuf>) -> anyhow::Result<ExitC
 pub(super) fn stats(db: Option<PathBuf>, flow: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     settings::load_env()?;
     let flow = flow
-        .or_else(|| settings::raw("FLOW_PATH").map(PathBuf::from))
+        .or_else(|| settings::raw(settings::FLOW_PATH).map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from(super::DEFAULT_FLOW));
     let path = db.unwrap_or_else(settings::database_path);
     if !path.is_file() {

@@ -7,14 +7,10 @@ use std::path::PathBuf;
 
 use crate::config::{self, ConfigError, WahelpConfig};
 
-pub(super) const DATABASE_PATH: &str = "DATABASE_PATH";
-pub(super) const HTTP_LISTEN: &str = "HTTP_LISTEN";
+pub(super) use crate::config::{DATABASE_PATH, FLOW_PATH};
 pub(super) const WEBHOOK_SECRET: &str = "WAHELP_WEBHOOK_SECRET";
 pub(super) const WEBHOOK_LOG_DAYS: &str = "WAHELP_WEBHOOK_LOG_DAYS";
 pub(super) const PROJECT_ID: &str = "WAHELP_PROJECT_ID";
-
-const DEFAULT_DATABASE_PATH: &str = "flowbot.db";
-const DEFAULT_HTTP_LISTEN: &str = "127.0.0.1:8080";
 
 /// Loads `.env` from the working directory into the environment (never
 /// over a variable already set), as `flowbot run` does. Only a broken
@@ -23,10 +19,7 @@ const DEFAULT_HTTP_LISTEN: &str = "127.0.0.1:8080";
 ///
 /// Sets process environment variables: call it before starting threads.
 pub(super) fn load_env() -> Result<(), ConfigError> {
-    match config::from_env() {
-        Err(e @ (ConfigError::DotEnv { .. } | ConfigError::NotUnicode { .. })) => Err(e),
-        Ok(_) | Err(_) => Ok(()),
-    }
+    config::load_env()
 }
 
 /// A variable's value, trimmed; `None` when unset or blank (as the bot reads it).
@@ -44,17 +37,12 @@ pub(super) fn wahelp() -> Result<WahelpConfig, ConfigError> {
 
 /// `DATABASE_PATH` (default `flowbot.db`).
 pub(super) fn database_path() -> PathBuf {
-    PathBuf::from(raw(DATABASE_PATH).unwrap_or_else(|| DEFAULT_DATABASE_PATH.to_owned()))
+    config::database_path(raw)
 }
 
 /// `HTTP_LISTEN` (default `127.0.0.1:8080`).
 pub(super) fn http_listen() -> Result<SocketAddr, String> {
-    let value = raw(HTTP_LISTEN).unwrap_or_else(|| DEFAULT_HTTP_LISTEN.to_owned());
-    value.parse().map_err(|_| {
-        format!(
-            "{HTTP_LISTEN}: {value:?} is not an IP address with a port (expected an IP address and port like 127.0.0.1:8080)"
-        )
-    })
+    config::http_listen(raw).map_err(|e| e.to_string())
 }
 
 /// Logs as `LOG_FORMAT` asks (text when it is unusable, with a warning),
@@ -78,8 +66,6 @@ mod tests {
     #[test]
     fn every_variable_named_here_is_one_the_bot_documents() {
         for name in [
-            DATABASE_PATH,
-            HTTP_LISTEN,
             WEBHOOK_SECRET,
             WEBHOOK_LOG_DAYS,
             PROJECT_ID,
@@ -92,21 +78,6 @@ mod tests {
             assert!(
                 config::VARIABLES.iter().any(|(known, _)| *known == name),
                 "{name} is not in config::VARIABLES"
-            );
-        }
-        let defaults = [
-            (DATABASE_PATH, DEFAULT_DATABASE_PATH),
-            (HTTP_LISTEN, DEFAULT_HTTP_LISTEN),
-        ];
-        for (name, default) in defaults {
-            let described = config::VARIABLES
-                .iter()
-                .find(|(known, _)| *known == name)
-                .map(|(_, d)| *d)
-                .unwrap_or_default();
-            assert!(
-                described.ends_with(&format!("(default: {default})")),
-                "{name}: {described}"
             );
         }
     }

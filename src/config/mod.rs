@@ -25,10 +25,10 @@ pub use wahelp::WahelpConfig;
 const TOKEN: &str = "TELEGRAM_BOT_TOKEN";
 const API_URL: &str = "TELEGRAM_API_URL";
 const PROXY_URL: &str = "TELEGRAM_PROXY_URL";
-const DATABASE_PATH: &str = "DATABASE_PATH";
-const FLOW_PATH: &str = "FLOW_PATH";
+pub(crate) const DATABASE_PATH: &str = "DATABASE_PATH";
+pub(crate) const FLOW_PATH: &str = "FLOW_PATH";
 const ADMIN_CHAT_IDS: &str = "ADMIN_CHAT_IDS";
-const HTTP_LISTEN: &str = "HTTP_LISTEN";
+pub(crate) const HTTP_LISTEN: &str = "HTTP_LISTEN";
 const WEBHOOK_URL: &str = "TELEGRAM_WEBHOOK_URL";
 const POLL_TIMEOUT: &str = "TELEGRAM_POLL_TIMEOUT_SECS";
 const SEND_TIMEOUT: &str = "TELEGRAM_SEND_TIMEOUT_SECS";
@@ -390,6 +390,14 @@ fn dotenv_location(line: &Option<usize>, variable: &Option<String>) -> String {
 /// (even when set to an empty value). Loading `.env` sets process
 /// environment variables, so call this early, before other threads start.
 pub fn from_env() -> Result<Config, ConfigError> {
+    load_env()?;
+    from_lookup(|name| std::env::var(name).ok())
+}
+
+/// What [`from_env`] does before reading: loads `.env` (never over a
+/// variable already set) and checks that every variable is UTF-8. For the
+/// tools that need some variables but not the bot token.
+pub fn load_env() -> Result<(), ConfigError> {
     let path = std::env::current_dir()
         .map(|dir| dir.join(".env"))
         .unwrap_or_else(|_| PathBuf::from(".env"));
@@ -402,7 +410,18 @@ pub fn from_env() -> Result<Config, ConfigError> {
             return Err(ConfigError::NotUnicode { var });
         }
     }
-    from_lookup(|name| std::env::var(name).ok())
+    Ok(())
+}
+
+/// `DATABASE_PATH` from `raw` (trimmed values, `None` when unset or blank),
+/// or its default; needs no token.
+pub fn database_path(raw: impl Fn(&str) -> Option<String>) -> PathBuf {
+    PathBuf::from(raw(DATABASE_PATH).unwrap_or_else(|| DEFAULT_DATABASE_PATH.to_owned()))
+}
+
+/// `HTTP_LISTEN` from `raw`, or its default; needs no token.
+pub fn http_listen(raw: impl Fn(&str) -> Option<String>) -> Result<SocketAddr, ConfigError> {
+    parse_listen(&raw(HTTP_LISTEN).unwrap_or_else(|| DEFAULT_HTTP_LISTEN.to_owned()))
 }
 
 /// Reads a dotenv file and checks that it parses, without touching the
@@ -505,10 +524,10 @@ pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, Confi
         telegram_token,
         telegram_api_url: parse_api_url(&or(API_URL, DEFAULT_API_URL))?,
         telegram_proxy_url: raw(PROXY_URL).as_deref().map(parse_proxy_url).transpose()?,
-        database_path: PathBuf::from(or(DATABASE_PATH, DEFAULT_DATABASE_PATH)),
+        database_path: database_path(raw),
         flow_path: PathBuf::from(or(FLOW_PATH, DEFAULT_FLOW_PATH)),
         admin_chat_ids: parse_admin_chat_ids(&raw(ADMIN_CHAT_IDS).unwrap_or_default())?,
-        http_listen: parse_listen(&or(HTTP_LISTEN, DEFAULT_HTTP_LISTEN))?,
+        http_listen: http_listen(raw)?,
         telegram_webhook_url: raw(WEBHOOK_URL)
             .as_deref()
             .map(parse_webhook_url)

@@ -62,10 +62,14 @@
 mod bot;
 #[path = "support/child.rs"]
 mod child;
+#[path = "support/harness.rs"]
+mod harness;
 #[path = "support/measure.rs"]
 mod measure;
 #[path = "../tests/support/telegram.rs"]
 mod telegram;
+#[path = "../tests/support/wait.rs"]
+mod wait;
 
 use child::BotProcess;
 use measure::{Latencies, clock_ticks, cpu_ticks, machine_ticks, rss_kb};
@@ -161,19 +165,11 @@ fn main() {
         Ok(s) => s,
         Err(e) => fail(&e),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| fail(&format!("cannot build the tokio runtime: {e}")));
-    if let Err(e) = runtime.block_on(run(&settings)) {
-        fail(&e);
-    }
+    harness::run("e2e", run(&settings));
 }
 
 fn fail(message: &str) -> ! {
-    eprintln!("\ne2e: FAILED: {message}");
-    std::process::exit(1);
+    harness::fail("e2e", message)
 }
 
 struct Settings {

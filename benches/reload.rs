@@ -21,10 +21,14 @@ mod bot;
 #[allow(dead_code)]
 #[path = "support/child.rs"]
 mod child;
+#[path = "support/harness.rs"]
+mod harness;
 #[path = "support/measure.rs"]
 mod measure;
 #[path = "../tests/support/telegram.rs"]
 mod telegram;
+#[path = "../tests/support/wait.rs"]
+mod wait;
 
 use std::io::Write as _;
 use std::path::Path;
@@ -55,19 +59,7 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(if bench { 40 } else { 4 });
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| fail(&format!("cannot build the tokio runtime: {e}")));
-    if let Err(e) = runtime.block_on(run(bench, rounds)) {
-        fail(&e);
-    }
-}
-
-fn fail(message: &str) -> ! {
-    eprintln!("\nreload: FAILED: {message}");
-    std::process::exit(1);
+    harness::run("reload", run(bench, rounds));
 }
 
 async fn run(bench: bool, rounds: usize) -> Result<(), String> {

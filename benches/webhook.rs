@@ -65,10 +65,14 @@
 mod bot;
 #[path = "support/child.rs"]
 mod child;
+#[path = "support/harness.rs"]
+mod harness;
 #[path = "support/measure.rs"]
 mod measure;
 #[path = "../tests/support/telegram.rs"]
 mod telegram;
+#[path = "../tests/support/wait.rs"]
+mod wait;
 
 use child::BotProcess;
 use measure::{Latencies, children_ticks, clock_ticks, cpu_ticks, machine_ticks, ms, rss_kb};
@@ -150,19 +154,11 @@ fn main() {
             return;
         }
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| fail(&format!("cannot build the tokio runtime: {e}")));
-    if let Err(e) = runtime.block_on(run(&settings, &wrk)) {
-        fail(&e);
-    }
+    harness::run("webhook", run(&settings, &wrk));
 }
 
 fn fail(message: &str) -> ! {
-    eprintln!("\nwebhook: FAILED: {message}");
-    std::process::exit(1);
+    harness::fail("webhook", message)
 }
 
 struct Settings {

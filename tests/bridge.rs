@@ -14,7 +14,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::bot::ADMIN_CHAT;
+use support::bot::{ADMIN_CHAT, Bot};
 use support::bridge::{
     ASK_PHONE_FIRST, Auth, FORWARDED, RawBody, SECRET, WAIT, WELCOME_BONUS, World,
     assert_no_secrets_logged, count, crm_rows, crm_rows_of, logs, one, webhook_outcomes,
@@ -137,6 +137,14 @@ async fn wait_shown(world: &World, chat: i64, from: usize, item: &str) {
 /// `text` without any whitespace (the split drops only whitespace).
 fn squeezed(text: &str) -> String {
     text.chars().filter(|c| !c.is_whitespace()).collect()
+}
+
+/// Starts the bot and registers Anna with her phone: where most tests begin.
+async fn start_with_anna(world: &World) -> (Bot, TgUser) {
+    let bot = world.start().await;
+    let anna = TgUser::anna();
+    world.register(&anna, ANNA_PHONE).await;
+    (bot, anna)
 }
 
 /// A short pause to show that nothing more happens.
@@ -284,9 +292,8 @@ async fn customers_words_reach_the_manager_with_phone_and_name_held_ones_first_i
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_wahelp_sample_does_what_cases_json_says() {
     let world = World::new().await;
-    let bot = world.start().await;
-    let (anna, sergey) = (TgUser::anna(), TgUser::sergey());
-    world.register(&anna, ANNA_PHONE).await;
+    let (bot, anna) = start_with_anna(&world).await;
+    let sergey = TgUser::sergey();
     world.register_typed(&sergey, "+7 999 000 00 10").await;
     let anna_before = sends_to(&world, anna.id).len();
     let sergey_before = sends_to(&world, sergey.id).len();
@@ -440,9 +447,7 @@ async fn every_wahelp_sample_does_what_cases_json_says() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_managers_photo_telegram_cannot_fetch_arrives_as_a_link() {
     let world = World::new().await;
-    let bot = world.start().await;
-    let anna = TgUser::anna();
-    world.register(&anna, ANNA_PHONE).await;
+    let (bot, anna) = start_with_anna(&world).await;
     let before = attempts_to(&world, anna.id).len();
     world
         .tg
@@ -484,9 +489,7 @@ async fn a_managers_photo_telegram_cannot_fetch_arrives_as_a_link() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_message_twice_goes_once_and_our_own_echo_never_comes_back() {
     let world = World::new().await;
-    let bot = world.start().await;
-    let anna = TgUser::anna();
-    world.register(&anna, ANNA_PHONE).await;
+    let (bot, anna) = start_with_anna(&world).await;
 
     // Anna writes; Wahelp takes it with an id we keep.
     let question = "Когда приедет мастер?";
@@ -551,9 +554,7 @@ async fn the_same_message_twice_goes_once_and_our_own_echo_never_comes_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reply_to_an_unknown_phone_tells_the_admins_and_is_answered_200() {
     let world = World::new().await;
-    let bot = world.start().await;
-    let anna = TgUser::anna();
-    world.register(&anna, ANNA_PHONE).await;
+    let (bot, anna) = start_with_anna(&world).await;
     let before = sends_to(&world, anna.id).len();
 
     world
@@ -578,9 +579,7 @@ async fn a_reply_to_an_unknown_phone_tells_the_admins_and_is_answered_200() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reply_to_a_customer_who_blocked_the_bot_tells_the_admins_and_the_manager_once() {
     let world = World::new().await;
-    let bot = world.start().await;
-    let anna = TgUser::anna();
-    world.register(&anna, ANNA_PHONE).await;
+    let (bot, anna) = start_with_anna(&world).await;
     let before = attempts_to(&world, anna.id).len();
     world
         .tg
@@ -630,9 +629,8 @@ async fn a_reply_to_a_customer_who_blocked_the_bot_tells_the_admins_and_the_mana
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wahelp_outage_only_delays_the_customers_words() {
     let world = World::new().await;
-    let bot = world.start().await;
-    let (anna, sergey) = (TgUser::anna(), TgUser::sergey());
-    world.register(&anna, ANNA_PHONE).await;
+    let (bot, anna) = start_with_anna(&world).await;
+    let sergey = TgUser::sergey();
     world.register_typed(&sergey, "89990000010").await;
     world.tg.push_text(&anna, "a1: до сбоя");
     world.wahelp_got(1).await;
@@ -709,9 +707,8 @@ async fn a_long_wahelp_outage_is_told_to_the_admins_once_and_so_is_its_end() {
     const UP: &str = "Wahelp (сообщения менеджерам): связь восстановлена";
     let mut world = World::new().await;
     world.env.insert("HEARTBEAT_ALERT_SECS".into(), "1".into());
-    let bot = world.start().await;
-    let (anna, sergey) = (TgUser::anna(), TgUser::sergey());
-    world.register(&anna, ANNA_PHONE).await;
+    let (bot, anna) = start_with_anna(&world).await;
+    let sergey = TgUser::sergey();
     world.register_typed(&sergey, "89990000010").await;
 
     world.wahelp.go_down(Down::Refused).await;
@@ -756,9 +753,7 @@ async fn a_long_wahelp_outage_is_told_to_the_admins_once_and_so_is_its_end() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outage_longer_than_a_day_still_only_delays_the_customers_words() {
     let world = World::new().await;
-    let bot = world.start().await;
-    let anna = TgUser::anna();
-    world.register(&anna, ANNA_PHONE).await;
+    let (bot, anna) = start_with_anna(&world).await;
 
     world.wahelp.go_down(Down::Refused).await;
     world.tg.push_text(&anna, "Написано до долгого сбоя");
@@ -803,9 +798,8 @@ async fn an_outage_longer_than_a_day_still_only_delays_the_customers_words() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rate_limit_parks_the_messages_ten_minutes_and_a_restart_loses_nothing() {
     let world = World::new().await;
-    let bot = world.start().await;
-    let (anna, sergey) = (TgUser::anna(), TgUser::sergey());
-    world.register(&anna, ANNA_PHONE).await;
+    let (bot, anna) = start_with_anna(&world).await;
+    let sergey = TgUser::sergey();
     world.register(&sergey, SERGEY_PHONE).await;
 
     world.wahelp.fail_send(wahelp::Failure::TooManyRequests, 1);
@@ -876,9 +870,7 @@ async fn an_expiring_token_is_refreshed_or_replaced_and_nothing_is_lost() {
     let world = World::new().await;
     // Tokens live 3 s: refreshed after 1.5 s, gone after 3 s.
     world.wahelp.set_expires_in(3);
-    let bot = world.start().await;
-    let anna = TgUser::anna();
-    world.register(&anna, ANNA_PHONE).await;
+    let (bot, anna) = start_with_anna(&world).await;
 
     world.tg.push_text(&anna, "t1: первый токен");
     world.wahelp_got(1).await;
@@ -931,9 +923,7 @@ async fn sleep_until(at: Instant) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_webhook_refuses_strangers_and_bad_bodies_and_stores_nothing_then() {
     let world = World::new().await;
-    let bot = world.start().await;
-    let anna = TgUser::anna();
-    world.register(&anna, ANNA_PHONE).await;
+    let (bot, anna) = start_with_anna(&world).await;
     let before = sends_to(&world, anna.id).len();
     let reply = sample("01-event-data-operator.json");
 
@@ -1000,9 +990,7 @@ async fn the_webhook_refuses_strangers_and_bad_bodies_and_stores_nothing_then() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthz_and_metrics_answer() {
     let world = World::new().await;
-    let bot = world.start().await;
-    let anna = TgUser::anna();
-    world.register(&anna, ANNA_PHONE).await;
+    let (bot, anna) = start_with_anna(&world).await;
     // Something for the CRM waits (Wahelp refuses), and a webhook call came.
     world.wahelp.go_down(Down::Unavailable).await;
     world.tg.push_text(&anna, "Вопрос, пока Wahelp лежит");
@@ -1082,9 +1070,7 @@ async fn calls_we_do_not_consume_are_relayed_without_the_secret() {
     let (url, got) = relay_target().await;
     let mut world = World::new().await;
     world.env.insert("WAHELP_RELAY_URL".into(), url);
-    let bot = world.start().await;
-    let anna = TgUser::anna();
-    world.register(&anna, ANNA_PHONE).await;
+    let (bot, anna) = start_with_anna(&world).await;
 
     // A customer's own message and a status: not ours, passed on.
     world

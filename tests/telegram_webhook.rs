@@ -213,35 +213,12 @@ fn assert_no_secrets_logged(bot: &BotProcess, secrets: &[&str]) {
 /// plain TCP connection: a client writing a body the server refuses unread
 /// may see a reset instead of the answer. The answer's status.
 async fn post_declared_too_large(http: SocketAddr, secret: &str) -> u16 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
     let request = format!(
         "POST /telegram/webhook HTTP/1.1\r\nHost: {http}\r\nContent-Type: application/json\r\n\
          X-Telegram-Bot-Api-Secret-Token: {secret}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         BODY_LIMIT + 1
     );
-    let exchange = async {
-        let mut stream = tokio::net::TcpStream::connect(http).await?;
-        stream.write_all(request.as_bytes()).await?;
-        let mut answer = Vec::new();
-        let mut buf = [0u8; 4096];
-        while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
-            match stream.read(&mut buf).await? {
-                0 => break,
-                n => answer.extend_from_slice(&buf[..n]),
-            }
-        }
-        Ok::<_, std::io::Error>(answer)
-    };
-    let answer = tokio::time::timeout(WAIT, exchange)
-        .await
-        .unwrap_or_else(|_| panic!("no answer within {WAIT:?}"))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let text = String::from_utf8_lossy(&answer);
-    text.split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("not an HTTP answer: «{text}»"))
+    support::http::status_of(http, request.as_bytes(), WAIT).await
 }
 
 // ----- webhook mode ----------------------------------------------------------------

@@ -6,14 +6,13 @@
 
 mod support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use flowbot::outbox::DeliveryError;
 use flowbot::phone::Phone;
 use flowbot::wahelp::client::{Auth, Client, Error, Hook, Settings, UserId};
 use serde_json::json;
+use support::logs::Captured;
 use support::wahelp::{
     CHANNEL_UUID, Down, Endpoint, FIRST_MESSAGE_ID, FIRST_USER_ID, Failure, FakeWahelp, HookGet,
     LOGIN, MessageIdPlace, PASSWORD, PROJECT_ID, TokenShape,
@@ -824,41 +823,12 @@ async fn the_hook_is_set_and_read() {
 
 // ----- logs ------------------------------------------------------------------
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
-    }
-}
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// Runs on the current thread, so the thread's log subscriber sees the
 /// client's events.
 #[tokio::test]
 async fn logs_mask_phones_and_never_show_secrets() {
     let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter("flowbot=trace")
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let _guard = tracing::subscriber::set_default(captured.subscriber("flowbot=trace"));
 
     let fake = FakeWahelp::start().await;
     let client = client(settings(&fake));

@@ -734,14 +734,7 @@ mod tests {
 
     #[test]
     fn every_decision_is_explained() {
-        for d in [
-            Decision::Forward,
-            Decision::NoPhone,
-            Decision::IgnoreEmpty,
-            Decision::IgnoreNotOperator,
-            Decision::IgnoreNotMessage,
-            Decision::Unreadable,
-        ] {
+        for d in Decision::ALL {
             assert_ne!(explain(d.as_str()), explain("?"), "{d}");
         }
         for f in ["forwarded", "echo", "duplicate", "unknown_phone"] {

@@ -74,18 +74,32 @@ impl Store {
     }
 }
 
-/// A CRM message we sent: its echo must not come back to the customer.
-pub(super) fn remember_sent(
+/// Where a CRM message id came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Origin {
+    /// We sent it: its echo must not come back to the customer.
+    Sent,
+    /// A manager's message we handled: a second delivery is a duplicate.
+    Received,
+}
+
+/// Remembers a CRM message id (the first origin stays).
+pub(super) fn remember(
     tx: &Connection,
     message_id: &str,
+    origin: Origin,
     customer_id: Option<i64>,
     now: DateTime<Utc>,
 ) -> Result<()> {
+    let origin = match origin {
+        Origin::Sent => "sent",
+        Origin::Received => "received",
+    };
     tx.prepare_cached(
         "INSERT OR IGNORE INTO crm_messages (message_id, origin, customer_id, at)
-         VALUES (?1, 'sent', ?2, ?3)",
+         VALUES (?1, ?2, ?3, ?4)",
     )?
-    .execute(params![message_id, customer_id, ms(now)])?;
+    .execute(params![message_id, origin, customer_id, ms(now)])?;
     Ok(())
 }
 
@@ -109,18 +123,4 @@ pub(super) fn known(tx: &Connection, message_id: &str) -> Result<Known> {
         Some("sent") => Known::Ours,
         Some(_) => Known::Seen,
     })
-}
-
-pub(super) fn remember_received(
-    tx: &Connection,
-    message_id: &str,
-    customer_id: Option<i64>,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    tx.prepare_cached(
-        "INSERT OR IGNORE INTO crm_messages (message_id, origin, customer_id, at)
-         VALUES (?1, 'received', ?2, ?3)",
-    )?
-    .execute(params![message_id, customer_id, ms(now)])?;
-    Ok(())
 }

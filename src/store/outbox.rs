@@ -381,7 +381,13 @@ fn delivered(
     )?
     .execute(params![row.id, ms(now)])?;
     if let Some(message_id) = remote_id {
-        super::crm::remember_sent(tx, message_id, row.customer_id, now)?;
+        super::crm::remember(
+            tx,
+            message_id,
+            super::crm::Origin::Sent,
+            row.customer_id,
+            now,
+        )?;
     }
     log::outgoing(tx, row, now)
 }

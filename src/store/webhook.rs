@@ -157,12 +157,12 @@ fn fate(tx: &Connection, m: &ManagerMessage, now: DateTime<Utc>) -> Result<Fate>
     };
     if own_text_in_flight(tx, customer_id, &m.text, now)? {
         if let Some(id) = &m.message_id {
-            crm::remember_received(tx, id, Some(customer_id), now)?;
+            crm::remember(tx, id, crm::Origin::Received, Some(customer_id), now)?;
         }
         return Ok(Fate::Echo);
     }
     if let Some(id) = &m.message_id {
-        crm::remember_received(tx, id, Some(customer_id), now)?;
+        crm::remember(tx, id, crm::Origin::Received, Some(customer_id), now)?;
     }
     let input = Input::ManagerReply {
         text: m.text.clone(),

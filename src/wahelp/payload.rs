@@ -352,6 +352,16 @@ pub enum Decision {
 }
 
 impl Decision {
+    /// Every decision, in declaration order.
+    pub const ALL: [Decision; 6] = [
+        Decision::Forward,
+        Decision::NoPhone,
+        Decision::IgnoreEmpty,
+        Decision::IgnoreNotOperator,
+        Decision::IgnoreNotMessage,
+        Decision::Unreadable,
+    ];
+
     /// A short stable name, for storage and logs.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -361,18 +371,6 @@ impl Decision {
             Decision::IgnoreNotOperator => "ignore_not_operator",
             Decision::IgnoreNotMessage => "ignore_not_message",
             Decision::Unreadable => "unreadable",
-        }
-    }
-
-    /// One sentence for people (the owner reading an inspection).
-    pub fn explain(self) -> &'static str {
-        match self {
-            Decision::Forward => "an operator's message: forwarded to the customer",
-            Decision::NoPhone => "an operator's message without a usable phone: admins are told",
-            Decision::IgnoreEmpty => "an operator's message with no text and no file: ignored",
-            Decision::IgnoreNotOperator => "not written by an operator: ignored",
-            Decision::IgnoreNotMessage => "no direction: a status update or other event, ignored",
-            Decision::Unreadable => "not an event the reader understands: ignored",
         }
     }
 }

@@ -2,12 +2,10 @@
 //! Telegram and a fake Wahelp on 127.0.0.1, a real SQLite file in a
 //! temporary folder, an HTTP client for the bot's own server (webhook,
 //! `/healthz`, `/metrics`), and the bot's log lines captured for the whole
-//! test binary.
+//! test binary (see [`super::logs`]).
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use rusqlite::Connection;
@@ -15,6 +13,7 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 use super::bot::{self, Bot};
+pub use super::logs::logs;
 use super::telegram::{FakeTelegram, TgUser};
 use super::wahelp::{self, FakeWahelp};
 
@@ -33,53 +32,6 @@ pub const ASK_PHONE_FIRST: &str = "Сначала поделитесь, пожа
 pub const ASK_PHONE_MANUAL: &str = "Напишите номер телефона, например";
 pub const WELCOME_BONUS: &str = "🎁 Вам начислено 300 приветственных бонусов";
 pub const FORWARDED: &str = "Сообщение передано менеджеру";
-
-// ----- captured logs -----------------------------------------------------------
-
-/// Everything the bot logged in this test binary (a global subscriber:
-/// a per-test or per-thread one would miss the runtime's spawned tasks).
-#[derive(Clone, Default)]
-pub struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Captured {
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
-    }
-}
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Installs (once per test binary) a global subscriber writing every
-/// `flowbot` event down to `trace`, and warnings of every other crate, into
-/// a shared buffer; returns it.
-pub fn logs() -> &'static Captured {
-    static LOGS: OnceLock<Captured> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let captured = Captured::default();
-        let writer = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_env_filter("warn,flowbot=trace")
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .finish();
-        if tracing::subscriber::set_global_default(subscriber).is_err() {
-            panic!("another global log subscriber was installed first");
-        }
-        captured
-    })
-}
 
 /// Fails if anything logged so far in this binary shows the webhook
 /// secret, the Wahelp password, a Wahelp token, the bot's Telegram token or
@@ -268,8 +220,6 @@ impl World {
     /// left unread may get a reset instead of the answer, so nothing is
     /// written beyond what [`RawBody`] says before the answer is read.
     pub async fn post_raw(&self, bot: &Bot, auth: Auth<'_>, body: RawBody) -> u16 {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
         let target = match auth {
             Auth::Query(token) => format!("/wahelp/webhook?token={token}"),
             _ => "/wahelp/webhook".to_owned(),
@@ -298,28 +248,7 @@ impl World {
                 request.extend_from_slice(&bytes);
             }
         }
-        let exchange = async {
-            let mut stream = tokio::net::TcpStream::connect(bot.http).await?;
-            stream.write_all(&request).await?;
-            let mut answer = Vec::new();
-            let mut buf = [0u8; 4096];
-            while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
-                match stream.read(&mut buf).await? {
-                    0 => break,
-                    n => answer.extend_from_slice(&buf[..n]),
-                }
-            }
-            Ok::<_, std::io::Error>(answer)
-        };
-        let answer = tokio::time::timeout(WAIT, exchange)
-            .await
-            .unwrap_or_else(|_| panic!("no answer from the bot's HTTP server within {WAIT:?}"))
-            .unwrap_or_else(|e| panic!("the bot's HTTP server: {e}"));
-        let text = String::from_utf8_lossy(&answer);
-        text.split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("not an HTTP answer: «{text}»"))
+        super::http::status_of(bot.http, &request, WAIT).await
     }
 
     /// GETs a path of the bot's HTTP server.

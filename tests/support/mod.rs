@@ -7,6 +7,9 @@
 
 pub mod bot;
 pub mod bridge;
+pub mod http;
+pub mod logs;
 pub mod process;
 pub mod telegram;
 pub mod wahelp;
+pub mod wait;

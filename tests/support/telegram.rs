@@ -62,9 +62,6 @@ const FIXTURE_UPDATES_DIR: &str = concat!(
 /// Largest request body the fake accepts (uploads in tests are small).
 const BODY_LIMIT: usize = 64 * 1024 * 1024;
 
-/// How often [`FakeTelegram::wait_until`] re-checks without a notification.
-const WAIT_TICK: Duration = Duration::from_millis(20);
-
 /// How long [`FakeTelegram::said`] waits.
 pub const SAID_WAIT: Duration = Duration::from_secs(15);
 
@@ -981,23 +978,10 @@ impl FakeTelegram {
         timeout: Duration,
         cond: impl Fn(&FakeTelegram) -> bool,
     ) -> Result<(), String> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let notified = self.shared().changed.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if cond(self) {
-                return Ok(());
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(self.timeout_report(what, timeout));
-            }
-            let tick = WAIT_TICK.min(deadline - now);
-            tokio::select! {
-                () = &mut notified => {}
-                () = tokio::time::sleep(tick) => {}
-            }
+        if super::wait::until(&self.shared().changed, timeout, || cond(self)).await {
+            Ok(())
+        } else {
+            Err(self.timeout_report(what, timeout))
         }
     }
 

@@ -46,9 +46,6 @@ pub const FIRST_USER_ID: i64 = 12_345;
 /// The first message id handed out.
 pub const FIRST_MESSAGE_ID: i64 = 90_001;
 
-/// How often [`FakeWahelp::wait_until`] re-checks without a notification.
-const WAIT_TICK: Duration = Duration::from_millis(20);
-
 /// Which endpoint a request was for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Endpoint {
@@ -603,22 +600,10 @@ impl FakeWahelp {
         timeout: Duration,
         cond: impl Fn(&FakeWahelp) -> bool,
     ) -> Result<(), String> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let notified = self.shared().changed.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if cond(self) {
-                return Ok(());
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(self.report(&format!("timed out after {timeout:?} waiting for {what}")));
-            }
-            tokio::select! {
-                () = &mut notified => {}
-                () = tokio::time::sleep(WAIT_TICK.min(deadline - now)) => {}
-            }
+        if super::wait::until(&self.shared().changed, timeout, || cond(self)).await {
+            Ok(())
+        } else {
+            Err(self.report(&format!("timed out after {timeout:?} waiting for {what}")))
         }
     }
 
